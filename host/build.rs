@@ -1,0 +1,80 @@
+//! Builds the built-in plugins in `plugins/` for wasm32-wasip2 and embeds
+//! them, so a fresh clone needs no extra step and `scivid` finds them
+//! without being told where they are.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (plugin name, crate name) of every built-in plugin.
+const BUILTINS: &[(&str, &str)] = &[("motion", "motion"), ("linear", "linear")];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap();
+    let plugins = root.join("plugins");
+    for p in [
+        "plugins/Cargo.toml",
+        "plugins/Cargo.lock",
+        "plugins/tasks",
+        "plugins/readouts",
+        "sdk/src",
+        "sdk/wit",
+        "sdk/Cargo.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(p).display());
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let target_dir = out.join("plugins-target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(plugins.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
+    // The outer build's settings are for the host target, not for Wasm.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the built-in plugins");
+    if !status.success() {
+        panic!(
+            "building the built-in plugins failed; is the wasm32-wasip2 target installed? \
+             (rustup target add wasm32-wasip2)"
+        );
+    }
+    let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
+    let mut code = String::from(
+        "/// Built-in plugins: (name, component bytes).\npub const BUILTINS: &[(&str, &[u8])] = &[\n",
+    );
+    for (name, krate) in BUILTINS {
+        let file = wasm_dir.join(format!("{krate}.wasm"));
+        assert!(
+            Path::new(&file).exists(),
+            "built-in plugin {} was not produced",
+            file.display()
+        );
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("builtin_plugins.rs"), code).unwrap();
+}

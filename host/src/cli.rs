@@ -1,0 +1,325 @@
+//! The `scivid` command line: argument parsing (clap) and the commands.
+//! Errors are reported once, on one line, at the edge (see `main.rs`).
+
+use crate::pipeline::{self, HeadSpec, PluginRef, RunSpec};
+use crate::runtime::{Budgets, PluginKind, Runtime, builtin};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scivid",
+    version,
+    about = "Evaluate video foundation models on scientific tasks"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an evaluation (default: built-in motion task, pixel backbone, linear heads).
+    Run(RunArgs),
+    /// Datasets: generate the built-in synthetic data.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Plugins: list the built-ins, inspect a component.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Task plugin: a built-in name or a .wasm file (repeatable).
+    #[arg(long = "task")]
+    pub tasks: Vec<String>,
+    /// Readout head: [LABEL=]PLUGIN[:key=value,...] (repeatable), e.g. `flat=linear:pool=flatten`.
+    #[arg(long = "readout")]
+    pub readouts: Vec<String>,
+    /// Backbone name.
+    #[arg(long, default_value = "pixel")]
+    pub backbone: String,
+    /// Dataset directory (granted read-only to the task plugins).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Output directory for results.json.
+    #[arg(long, default_value = "scivid-out")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Override the task's number of training steps.
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Override the task's batch size.
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    #[command(flatten)]
+    pub budgets: BudgetArgs,
+    /// Do not cache compiled plugins or generated data on disk.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Sandbox budgets per plugin (defaults let every built-in run).
+#[derive(Debug, Args, Default)]
+pub struct BudgetArgs {
+    /// Wasm fuel per call into a plugin.
+    #[arg(long)]
+    pub budget_fuel: Option<u64>,
+    /// Wall-clock milliseconds per call into a plugin.
+    #[arg(long)]
+    pub budget_wall_ms: Option<u64>,
+    /// Linear memory per plugin, in bytes.
+    #[arg(long)]
+    pub budget_memory: Option<usize>,
+    /// Live host-tensor bytes per plugin.
+    #[arg(long)]
+    pub budget_tensor_bytes: Option<u64>,
+    /// Host tensor ops per call into a plugin.
+    #[arg(long)]
+    pub budget_ops: Option<u64>,
+}
+
+impl BudgetArgs {
+    pub fn resolve(&self) -> Budgets {
+        let d = Budgets::default();
+        Budgets {
+            fuel_per_call: self.budget_fuel.unwrap_or(d.fuel_per_call),
+            wall_ms_per_call: self.budget_wall_ms.unwrap_or(d.wall_ms_per_call),
+            memory_bytes: self.budget_memory.unwrap_or(d.memory_bytes),
+            tensor_bytes: self.budget_tensor_bytes.unwrap_or(d.tensor_bytes),
+            ops_per_call: self.budget_ops.unwrap_or(d.ops_per_call),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Write a synthetic dataset.
+    #[command(subcommand)]
+    Synth(SynthCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// Shapes moving right/left/down/up; the class is the motion.
+    Motion {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 512)]
+        train: usize,
+        #[arg(long, default_value_t = 128)]
+        val: usize,
+        #[arg(long, default_value_t = 128)]
+        test: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the built-in plugins.
+    List,
+    /// Show a plugin's name, kind, versions, sha256 and requested grants.
+    Inspect {
+        /// A .wasm file or a built-in name.
+        file: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Run the command; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        None => run_eval(RunArgs {
+            out: PathBuf::from("scivid-out"),
+            backbone: "pixel".into(),
+            ..Default::default()
+        }),
+        Some(Command::Run(args)) => run_eval(args),
+        Some(Command::Data(DataCommand::Synth(SynthCommand::Motion {
+            out,
+            train,
+            val,
+            test,
+            seed,
+        }))) => {
+            let spec = crate::data::synth::MotionSpec {
+                train,
+                val,
+                test,
+                seed,
+            };
+            crate::data::synth::write_motion(&out, &spec)?;
+            println!(
+                "wrote motion dataset ({train}/{val}/{test} clips) to {}",
+                out.display()
+            );
+            Ok(0)
+        }
+        Some(Command::Plugins(PluginsCommand::List)) => {
+            let rt = Runtime::new(Runtime::default_cache_dir())?;
+            println!(
+                "{:<10} {:<8} {:<8} {:<8} sha256",
+                "name", "kind", "version", "sdk"
+            );
+            for name in builtin::names() {
+                let d = describe(&rt, &PluginRef::Builtin(name.into()))?;
+                println!(
+                    "{:<10} {:<8} {:<8} {:<8} {}",
+                    d["name"].as_str().unwrap_or(""),
+                    d["kind"].as_str().unwrap_or(""),
+                    d["version"].as_str().unwrap_or(""),
+                    d["sdk_version"].as_str().unwrap_or(""),
+                    &d["sha256"].as_str().unwrap_or("")[..16]
+                );
+            }
+            Ok(0)
+        }
+        Some(Command::Plugins(PluginsCommand::Inspect { file, json })) => {
+            let rt = Runtime::new(Runtime::default_cache_dir())?;
+            let d = describe(&rt, &PluginRef::parse(&file))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print_description(&d);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn run_eval(args: RunArgs) -> Result<i32> {
+    let mut spec = RunSpec::default_run(args.out.clone());
+    if !args.tasks.is_empty() {
+        spec.tasks = args.tasks.iter().map(|t| PluginRef::parse(t)).collect();
+    }
+    if !args.readouts.is_empty() {
+        spec.heads = args
+            .readouts
+            .iter()
+            .map(|r| HeadSpec::parse(r))
+            .collect::<Result<_>>()?;
+    }
+    spec.backbone = args.backbone;
+    spec.data = args.data;
+    spec.seed = args.seed;
+    spec.steps = args.steps;
+    spec.batch_size = args.batch_size;
+    spec.budgets = args.budgets.resolve();
+    spec.progress = !args.quiet;
+    if args.no_cache {
+        spec.cache_dir = None;
+    }
+    let results = pipeline::run(&spec)?;
+    print!("{}", results.markdown());
+    println!("results: {}", spec.out.join("results.json").display());
+    let failed = results
+        .tasks
+        .iter()
+        .any(|t| t.error.is_some() || t.heads.iter().any(|h| h.error.is_some()));
+    Ok(if failed { 2 } else { 0 })
+}
+
+/// Everything `plugins inspect` shows, as JSON.
+pub fn describe(rt: &Runtime, p: &PluginRef) -> Result<serde_json::Value> {
+    let c = p.load(rt)?;
+    let budgets = Budgets::default();
+    let base = serde_json::json!({
+        "file": c.origin, "kind": c.kind, "sdk_version": c.sdk_version.to_string(), "sha256": c.sha256,
+    });
+    let mut d = base;
+    match c.kind {
+        PluginKind::Task => {
+            let t = rt
+                .instantiate_task(&c, None, 0, &budgets)
+                .context("cannot start the plugin")?;
+            let i = &t.info;
+            d["name"] = i.name.clone().into();
+            d["version"] = i.version.clone().into();
+            d["description"] = i.description.clone().into();
+            d["grants"] = i
+                .grants
+                .iter()
+                .map(|g| match g {
+                    crate::runtime::bindings::Grant::DatasetRead => {
+                        "dataset-read (its dataset directory, read-only, at /data)"
+                    }
+                })
+                .collect::<Vec<_>>()
+                .into();
+            d["input"] = serde_json::json!({"frames": i.input.frames, "height": i.input.height, "width": i.input.width, "channels": i.input.channels});
+            d["target_shape"] = i.target_shape.clone().into();
+            d["metrics"] = i.metrics.clone().into();
+            d["primary_metric"] = i.primary_metric.clone().into();
+            d["higher_is_better"] = i.higher_is_better.into();
+            let p = &i.protocol;
+            d["protocol"] = serde_json::json!({"steps": p.steps, "batch_size": p.batch_size, "learning_rate": p.learning_rate,
+                "warmup_steps": p.warmup_steps, "weight_decay": p.weight_decay, "clip_norm": p.clip_norm});
+        }
+        PluginKind::Readout => {
+            let r = rt
+                .instantiate_readout(&c, 0, &budgets)
+                .context("cannot start the plugin")?;
+            let i = &r.info;
+            d["name"] = i.name.clone().into();
+            d["version"] = i.version.clone().into();
+            d["description"] = i.description.clone().into();
+            d["grants"] = serde_json::Value::Array(vec![]);
+            d["options"] = i
+                .options
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .into();
+        }
+    }
+    Ok(d)
+}
+
+fn print_description(d: &serde_json::Value) {
+    let obj = d.as_object().expect("object");
+    for key in [
+        "name",
+        "kind",
+        "version",
+        "sdk_version",
+        "sha256",
+        "file",
+        "description",
+        "grants",
+    ] {
+        if let Some(v) = obj.get(key) {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(a) if a.is_empty() => "none".into(),
+                other => other.to_string(),
+            };
+            println!("{key:<16} {text}");
+        }
+    }
+    for (k, v) in obj {
+        if ![
+            "name",
+            "kind",
+            "version",
+            "sdk_version",
+            "sha256",
+            "file",
+            "description",
+            "grants",
+        ]
+        .contains(&k.as_str())
+        {
+            println!("{k:<16} {v}");
+        }
+    }
+}

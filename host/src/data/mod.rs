@@ -1,0 +1,6 @@
+//! Data: the `.npy` reader/writer, clip decoding inside a dataset directory,
+//! and the built-in synthetic dataset.
+
+pub mod clips;
+pub mod npy;
+pub mod synth;

@@ -1,0 +1,17 @@
+//! # scivid host
+//!
+//! The data flow, one folder per stage:
+//! [`data`] (datasets, clip decoding) -> [`backbone`] (native frozen encoders)
+//! -> [`pipeline`] (features, joint training, evaluation) using [`runtime`]
+//! (sandboxed Wasm task and readout plugins) over [`tensor`] (host tensors
+//! plugins hold handles to) and [`train`] (schedule, AdamW) -> [`report`]
+//! (JSON and Markdown results). [`cli`] is the command line.
+
+pub mod backbone;
+pub mod cli;
+pub mod data;
+pub mod pipeline;
+pub mod report;
+pub mod runtime;
+pub mod tensor;
+pub mod train;

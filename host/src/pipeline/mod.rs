@@ -1,0 +1,381 @@
+//! One evaluation, end to end: for each task, index its splits, extract
+//! frozen features with the backbone, train every readout head jointly on
+//! them, score heads and the control baseline with the task's metrics, and
+//! write the results after each task. A task or head that fails is recorded
+//! with its error; the others go on.
+
+mod features;
+mod trainer;
+
+use crate::backbone::{self, Backbone};
+use crate::data::synth;
+use crate::report::{HeadResult, RunResults, Scores, TaskResult};
+use crate::runtime::bindings::{ClipSpec, FeatureSpec};
+use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin, builtin};
+use crate::tensor::DynTensor;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A plugin named by the user: a built-in name or a `.wasm` path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginRef {
+    Builtin(String),
+    File(PathBuf),
+}
+
+impl PluginRef {
+    pub fn parse(s: &str) -> Self {
+        if s.ends_with(".wasm") || s.contains('/') {
+            PluginRef::File(PathBuf::from(s))
+        } else {
+            PluginRef::Builtin(s.to_string())
+        }
+    }
+
+    pub fn load(&self, rt: &Runtime) -> Result<LoadedComponent> {
+        match self {
+            PluginRef::File(p) => {
+                if !p.exists() {
+                    bail!("plugin file {} not found", p.display());
+                }
+                rt.load_file(p)
+            }
+            PluginRef::Builtin(name) => {
+                let bytes = builtin::get(name).with_context(|| {
+                    format!(
+                        "no built-in plugin `{name}` (built-ins: {}; or give a path to a .wasm file)",
+                        builtin::names().collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                rt.load_bytes(&format!("builtin:{name}"), bytes)
+            }
+        }
+    }
+}
+
+/// A readout head of the run: a label, its plugin and configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadSpec {
+    pub label: String,
+    pub plugin: PluginRef,
+    pub config: Vec<(String, String)>,
+}
+
+impl HeadSpec {
+    /// `[LABEL=]PLUGIN[:key=value,...]`, e.g. `flat=linear:pool=flatten`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let (head, config) = match s.split_once(':') {
+            Some((h, c)) => (h, c),
+            None => (s, ""),
+        };
+        let (label, plugin) = match head.split_once('=') {
+            Some((l, p)) => (l.to_string(), p.to_string()),
+            None => (String::new(), head.to_string()),
+        };
+        if plugin.is_empty() {
+            bail!("readout `{s}`: no plugin named (expected [LABEL=]PLUGIN[:key=value,...])");
+        }
+        let mut cfg = vec![];
+        for kv in config.split(',').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("readout `{s}`: `{kv}` is not key=value"))?;
+            cfg.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let plugin = PluginRef::parse(&plugin);
+        let label = if label.is_empty() {
+            match &plugin {
+                PluginRef::Builtin(n) => n.clone(),
+                PluginRef::File(p) => p
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("head")
+                    .to_string(),
+            }
+        } else {
+            label
+        };
+        Ok(HeadSpec {
+            label,
+            plugin,
+            config: cfg,
+        })
+    }
+}
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub tasks: Vec<PluginRef>,
+    pub heads: Vec<HeadSpec>,
+    pub backbone: String,
+    /// Dataset directory for the tasks; the built-in `motion` task makes
+    /// its own when none is given.
+    pub data: Option<PathBuf>,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub steps: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub budgets: Budgets,
+    pub cache_dir: Option<PathBuf>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl RunSpec {
+    /// The default run: the built-in motion task, pixel control, and the
+    /// linear head both as SciVid pools it (mean) and flattened.
+    pub fn default_run(out: PathBuf) -> Self {
+        RunSpec {
+            tasks: vec![PluginRef::Builtin("motion".into())],
+            heads: Self::default_heads(),
+            backbone: "pixel".into(),
+            data: None,
+            out,
+            seed: 0,
+            steps: None,
+            batch_size: None,
+            budgets: Budgets::default(),
+            cache_dir: Runtime::default_cache_dir(),
+            progress: true,
+        }
+    }
+
+    pub fn default_heads() -> Vec<HeadSpec> {
+        vec![
+            HeadSpec::parse("linear=linear:pool=mean").expect("valid"),
+            HeadSpec::parse("linear-flat=linear:pool=flatten").expect("valid"),
+        ]
+    }
+}
+
+/// The dataset directory for `task`, generating the built-in one if needed.
+fn dataset_for(spec: &RunSpec, task: &PluginRef) -> Result<PathBuf> {
+    if let Some(d) = &spec.data {
+        if !d.is_dir() {
+            bail!("dataset directory {} does not exist", d.display());
+        }
+        return Ok(d.clone());
+    }
+    if *task == PluginRef::Builtin("motion".into()) {
+        let base = spec
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| spec.out.join("cache"));
+        let synth_spec = synth::MotionSpec::default();
+        let dir = base.join("data").join(format!(
+            "motion-v{}-seed{}",
+            synth::GENERATOR_VERSION,
+            synth_spec.seed
+        ));
+        if !synth::is_complete(&dir, &synth_spec) {
+            eprintln!(
+                "generating the built-in motion dataset in {}",
+                dir.display()
+            );
+            synth::write_motion(&dir, &synth_spec)?;
+        }
+        return Ok(dir);
+    }
+    bail!("task needs a dataset directory: pass --data DIR")
+}
+
+/// Run every task; failures are recorded per task and per head.
+pub fn run(spec: &RunSpec) -> Result<RunResults> {
+    let rt = Runtime::new(spec.cache_dir.clone())?;
+    let backbone = backbone::by_name(&spec.backbone)?;
+    std::fs::create_dir_all(&spec.out)
+        .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
+    let results_path = spec.out.join("results.json");
+    let mut results = RunResults {
+        scivid_version: env!("CARGO_PKG_VERSION").into(),
+        sdk_version: crate::runtime::sdk_version::HOST_SDK_VERSION.into(),
+        wasmtime_version: "48.0.8".into(),
+        backbone: backbone.describe(),
+        seed: spec.seed,
+        mode: "cached".into(),
+        tasks: vec![],
+    };
+    // Check every plugin before any long work, so a typo fails in a second.
+    let mut tasks = vec![];
+    for t in &spec.tasks {
+        let c = t.load(&rt)?;
+        if c.kind != PluginKind::Task {
+            bail!("{} is a {} plugin, not a task", c.origin, c.kind);
+        }
+        tasks.push((t.clone(), c));
+    }
+    let mut heads = vec![];
+    for h in &spec.heads {
+        let c = h.plugin.load(&rt)?;
+        if c.kind != PluginKind::Readout {
+            bail!("{} is a {} plugin, not a readout", c.origin, c.kind);
+        }
+        heads.push((h.clone(), c));
+    }
+    for (task_ref, component) in &tasks {
+        let result = match run_task(spec, &rt, backbone.as_ref(), task_ref, component, &heads) {
+            Ok(r) => r,
+            Err(e) => failed_task(component, format!("{e:#}")),
+        };
+        if let Some(e) = &result.error {
+            eprintln!("task {} failed: {e}", result.task);
+        }
+        results.tasks.push(result);
+        results.write_json(&results_path)?;
+    }
+    Ok(results)
+}
+
+fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
+    TaskResult {
+        task: c.origin.clone(),
+        plugin: c.origin.clone(),
+        version: String::new(),
+        sha256: c.sha256.clone(),
+        dataset: String::new(),
+        primary_metric: String::new(),
+        higher_is_better: true,
+        protocol: serde_json::Value::Null,
+        error: Some(error),
+        control: BTreeMap::new(),
+        heads: vec![],
+    }
+}
+
+fn to_scores(m: Vec<crate::runtime::bindings::Metric>) -> Scores {
+    m.into_iter().map(|m| (m.name, m.value)).collect()
+}
+
+fn targets_tensor(task: &TaskPlugin, clips: &[ClipSpec]) -> Result<DynTensor> {
+    let mut shape = vec![clips.len()];
+    shape.extend(task.info.target_shape.iter().map(|&d| d as usize));
+    let data: Vec<f32> = clips
+        .iter()
+        .flat_map(|c| c.target.iter().copied())
+        .collect();
+    Ok(DynTensor::from_vec(
+        data,
+        &shape,
+        &crate::tensor::default_device(),
+    )?)
+}
+
+fn run_task(
+    spec: &RunSpec,
+    rt: &Runtime,
+    backbone: &dyn Backbone,
+    task_ref: &PluginRef,
+    component: &LoadedComponent,
+    heads: &[(HeadSpec, LoadedComponent)],
+) -> Result<TaskResult> {
+    let data = dataset_for(spec, task_ref)?;
+    let mut task = rt.instantiate_task(component, Some(&data), spec.seed, &spec.budgets)?;
+    let info = task.info.clone();
+    let splits = task.splits()?;
+    let mut protocol = info.protocol;
+    if let Some(s) = spec.steps {
+        protocol.steps = s;
+    }
+    if let Some(b) = spec.batch_size {
+        protocol.batch_size = b;
+    }
+    let input = info.input;
+    let fshape = backbone.feature_shape(
+        input.frames as usize,
+        input.height as usize,
+        input.width as usize,
+    )?;
+
+    // Index and extract every split before training.
+    let mut split_data = vec![];
+    for split in &splits {
+        let clips = task.index(split)?;
+        let feats = features::extract(backbone, &data, &clips, &input, split, spec.progress)
+            .with_context(|| format!("extracting features of split `{split}`"))?;
+        let targets = targets_tensor(&task, &clips)?;
+        split_data.push((split.clone(), clips, feats, targets));
+    }
+    let (_, _, train_feats, train_targets) = &split_data[0];
+
+    let feature_spec = FeatureSpec {
+        time: fshape.time as u32,
+        tokens: fshape.tokens() as u32,
+        dim: fshape.dim as u32,
+        grid_h: fshape.grid_h as u32,
+        grid_w: fshape.grid_w as u32,
+    };
+    let trained = trainer::train(
+        spec,
+        rt,
+        &mut task,
+        heads,
+        feature_spec,
+        &protocol,
+        train_feats,
+        train_targets,
+    )?;
+
+    let mut control = BTreeMap::new();
+    let mut head_results: Vec<HeadResult> = trained.iter().map(|h| h.result.clone()).collect();
+    let mut trained = trained;
+    for (split, clips, feats, targets) in split_data.iter().skip(1) {
+        let preds = task.control(train_targets, clips)?;
+        control.insert(
+            split.clone(),
+            to_scores(task.evaluate(split, [(&preds, targets)])?),
+        );
+        for (h, result) in trained.iter_mut().zip(head_results.iter_mut()) {
+            if result.error.is_some() {
+                continue;
+            }
+            match trainer::predict(h, feats, protocol.batch_size as usize) {
+                Ok(preds) => match task.evaluate(
+                    split,
+                    preds
+                        .iter()
+                        .zip(chunk_rows(targets, protocol.batch_size as usize).iter()),
+                ) {
+                    Ok(m) => {
+                        result.scores.insert(split.clone(), to_scores(m));
+                    }
+                    Err(e) if e.trapped => return Err(e.into()),
+                    Err(e) => result.error = Some(e.to_string()),
+                },
+                Err(e) => result.error = Some(e.to_string()),
+            }
+        }
+    }
+    Ok(TaskResult {
+        task: info.name.clone(),
+        plugin: component.origin.clone(),
+        version: info.version.clone(),
+        sha256: component.sha256.clone(),
+        dataset: data.display().to_string(),
+        primary_metric: info.primary_metric.clone(),
+        higher_is_better: info.higher_is_better,
+        protocol: serde_json::json!({
+            "steps": protocol.steps, "batch_size": protocol.batch_size, "learning_rate": protocol.learning_rate,
+            "warmup_steps": protocol.warmup_steps, "final_learning_rate": protocol.final_learning_rate,
+            "weight_decay": protocol.weight_decay, "clip_norm": protocol.clip_norm,
+        }),
+        error: None,
+        control,
+        heads: head_results,
+    })
+}
+
+/// Split the first axis into chunks of `size` rows.
+pub(crate) fn chunk_rows(t: &DynTensor, size: usize) -> Vec<DynTensor> {
+    let n = t.shape()[0];
+    (0..n)
+        .step_by(size.max(1))
+        .map(|s| t.select_rows(&(s..(s + size).min(n)).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// Where results go by default.
+pub fn default_out_dir() -> &'static Path {
+    Path::new("scivid-out")
+}

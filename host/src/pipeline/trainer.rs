@@ -1,0 +1,206 @@
+//! Joint training of readout heads on one stream of feature batches: every
+//! step, each head predicts, the task's loss scores it, the losses are summed
+//! and one backward pass feeds every head's AdamW. After the first step the
+//! trainer checks that every parameter received a gradient.
+
+use super::{HeadSpec, RunSpec};
+use crate::report::HeadResult;
+use crate::runtime::bindings::{FeatureSpec, Protocol};
+use crate::runtime::{LoadedComponent, PluginError, ReadoutPlugin, Runtime, TaskPlugin};
+use crate::tensor::DynTensor;
+use crate::train::{AdamW, WarmupCosine};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
+
+pub struct TrainedHead {
+    pub plugin: Option<ReadoutPlugin>,
+    pub result: HeadResult,
+    opt: AdamW,
+}
+
+/// Endless shuffled batches of row indices (reshuffled every epoch).
+struct Sampler {
+    order: Vec<usize>,
+    pos: usize,
+    rng: StdRng,
+}
+
+impl Sampler {
+    fn new(n: usize, seed: u64) -> Self {
+        let mut s = Sampler {
+            order: (0..n).collect(),
+            pos: n,
+            rng: StdRng::seed_from_u64(seed),
+        };
+        s.order.shuffle(&mut s.rng);
+        s.pos = 0;
+        s
+    }
+    fn next(&mut self, batch: usize) -> Vec<usize> {
+        (0..batch)
+            .map(|_| {
+                if self.pos == self.order.len() {
+                    self.order.shuffle(&mut self.rng);
+                    self.pos = 0;
+                }
+                self.pos += 1;
+                self.order[self.pos - 1]
+            })
+            .collect()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    spec: &RunSpec,
+    rt: &Runtime,
+    task: &mut TaskPlugin,
+    heads: &[(HeadSpec, LoadedComponent)],
+    features: FeatureSpec,
+    protocol: &Protocol,
+    feats: &DynTensor,
+    targets: &DynTensor,
+) -> Result<Vec<TrainedHead>> {
+    let mut trained: Vec<TrainedHead> = vec![];
+    for (i, (h, c)) in heads.iter().enumerate() {
+        let mut result = HeadResult {
+            head: h.label.clone(),
+            plugin: c.origin.clone(),
+            sha256: c.sha256.clone(),
+            config: h.config.iter().cloned().collect(),
+            error: None,
+            final_train_loss: None,
+            steps: 0,
+            scores: Default::default(),
+        };
+        let seed = spec.seed.wrapping_add(1 + i as u64);
+        let plugin = rt
+            .instantiate_readout(c, seed, &spec.budgets)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|mut p| {
+                p.init(&h.config, features, &task.info.target_shape)
+                    .map(|_| p)
+                    .map_err(|e| e.to_string())
+            });
+        let plugin = match plugin {
+            Ok(p) => Some(p),
+            Err(e) => {
+                result.error = Some(e);
+                None
+            }
+        };
+        let opt = AdamW::new(
+            protocol.weight_decay as f64,
+            protocol.clip_norm.map(|c| c as f64),
+        );
+        trained.push(TrainedHead {
+            plugin,
+            result,
+            opt,
+        });
+    }
+
+    let schedule = WarmupCosine {
+        peak: protocol.learning_rate as f64,
+        warmup_steps: protocol.warmup_steps as u64,
+        total_steps: protocol.steps as u64,
+        end: protocol.final_learning_rate as f64,
+    };
+    let n = feats.shape()[0];
+    let batch = (protocol.batch_size as usize).min(n).max(1);
+    let mut sampler = Sampler::new(n, spec.seed);
+    let bar = if spec.progress {
+        ProgressBar::new(protocol.steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {pos}/{len} steps {per_sec} ETA {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("train {}", task.name()));
+
+    for step in 0..protocol.steps {
+        let rows = sampler.next(batch);
+        let (f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
+        let mut losses: Vec<(usize, DynTensor)> = vec![];
+        for (i, h) in trained.iter_mut().enumerate() {
+            let Some(p) = h.plugin.as_mut() else { continue };
+            match p.forward(&f, true) {
+                Ok(pred) => losses.push((i, task.loss(&pred, &t)?)),
+                Err(e) => fail(h, e),
+            }
+        }
+        if losses.is_empty() {
+            break;
+        }
+        let total = losses
+            .iter()
+            .skip(1)
+            .fold(losses[0].1.clone(), |acc, (_, l)| acc.add_native(l));
+        let grads = total.backward();
+        let lr = schedule.at(step as u64);
+        let mut shown = vec![];
+        for (i, loss) in &losses {
+            let h = &mut trained[*i];
+            let value = loss.to_vec()[0] as f64;
+            if !value.is_finite() {
+                h.result.error = Some(format!("training loss is {value} at step {step}"));
+                h.plugin = None;
+                continue;
+            }
+            let p = h.plugin.as_mut().expect("active head");
+            let mut values = vec![];
+            let mut gs = vec![];
+            let mut missing = vec![];
+            for param in p.params() {
+                match param.value.grad(&grads) {
+                    Some(g) => gs.push(g),
+                    None => missing.push(param.name.clone()),
+                }
+                values.push(param.value.clone());
+            }
+            if !missing.is_empty() {
+                h.result.error = Some(format!(
+                    "parameter(s) {} received no gradient: their values do not reach the loss through host \
+                     tensor ops (did the plugin read a tensor out and build a new one?)",
+                    missing.join(", ")
+                ));
+                h.plugin = None;
+                continue;
+            }
+            let new = h.opt.step(lr, &values, &gs);
+            p.set_param_values(new);
+            h.result.final_train_loss = Some(value);
+            h.result.steps = step + 1;
+            shown.push(format!("{} {value:.3}", h.result.head));
+        }
+        bar.set_message(shown.join("  "));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(trained)
+}
+
+fn fail(h: &mut TrainedHead, e: PluginError) {
+    h.result.error = Some(e.to_string());
+    h.plugin = None;
+}
+
+/// Predictions in chunks of `batch` rows (no gradient kept).
+pub fn predict(
+    h: &mut TrainedHead,
+    feats: &DynTensor,
+    batch: usize,
+) -> Result<Vec<DynTensor>, PluginError> {
+    let p = h.plugin.as_mut().expect("only called on trained heads");
+    super::chunk_rows(feats, batch)
+        .iter()
+        .map(|f| p.forward(f, false).map(|t| t.detached()))
+        .collect()
+}

@@ -1,0 +1,550 @@
+//! [`TaskPlugin`] and [`ReadoutPlugin`]: instances whose every call is
+//! bounded (fuel, wall clock, memory, host tensors) and checked (returned
+//! shapes). A trap poisons the instance: its store is never entered again and
+//! every later call reports the first cause. Errors name the plugin.
+
+use super::bindings::{ClipSpec, FeatureSpec, Metric, ReadoutInfo, TaskInfo, readout, task};
+use super::host_tensor::{BudgetExceeded, TensorRes};
+use super::params::Param;
+use super::{Budgets, EPOCH_TICKS_PER_SECOND, LoadedComponent, PluginState, Runtime};
+use crate::tensor::DynTensor;
+use anyhow::Result;
+use std::path::Path;
+use wasmtime::component::{Linker, Resource, ResourceAny};
+use wasmtime::{Store, Trap};
+
+/// A plugin call that failed: the plugin, the call, and the cause.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin `{plugin}`: {call}: {cause}")]
+pub struct PluginError {
+    pub plugin: String,
+    pub call: String,
+    pub cause: String,
+    /// True when the instance trapped (and is now unusable).
+    pub trapped: bool,
+}
+
+/// A store plus the rules for entering it.
+struct Guarded {
+    store: Store<PluginState>,
+    name: String,
+    budgets: Budgets,
+    poisoned: Option<String>,
+}
+
+impl Guarded {
+    fn new(rt: &Runtime, name: &str, state: PluginState, budgets: &Budgets) -> Self {
+        let mut store = Store::new(&rt.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        Guarded {
+            store,
+            name: name.to_string(),
+            budgets: budgets.clone(),
+            poisoned: None,
+        }
+    }
+
+    fn err(&self, call: &str, cause: impl Into<String>, trapped: bool) -> PluginError {
+        PluginError {
+            plugin: self.name.clone(),
+            call: call.to_string(),
+            cause: cause.into(),
+            trapped,
+        }
+    }
+
+    /// Run `f` inside the store with fresh per-call budgets.
+    fn call<R>(
+        &mut self,
+        call: &str,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(self.err(
+                call,
+                format!("not called: the plugin was stopped earlier ({cause})"),
+                true,
+            ));
+        }
+        self.store
+            .set_fuel(self.budgets.fuel_per_call)
+            .expect("fuel is enabled");
+        let ticks = (self.budgets.wall_ms_per_call * EPOCH_TICKS_PER_SECOND)
+            .div_ceil(1000)
+            .max(1);
+        self.store.set_epoch_deadline(ticks);
+        self.store.data_mut().budget.ops_this_call = 0;
+        match f(&mut self.store) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let cause = self.describe_trap(&e);
+                self.poisoned = Some(cause.clone());
+                Err(self.err(call, cause, true))
+            }
+        }
+    }
+
+    /// Like `call` for exports returning `result<T, string>`.
+    fn call_result<R>(
+        &mut self,
+        call: &str,
+        f: impl FnOnce(&mut Store<PluginState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, PluginError> {
+        match self.call(call, f)? {
+            Ok(r) => Ok(r),
+            Err(msg) => Err(self.err(
+                call,
+                format!("returned an error: {}", truncate(&msg, 2000)),
+                false,
+            )),
+        }
+    }
+
+    fn describe_trap(&self, e: &wasmtime::Error) -> String {
+        let b = &self.budgets;
+        if let Some(x) = e.downcast_ref::<BudgetExceeded>() {
+            return x.to_string();
+        }
+        let text = format!("{e:#}");
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => {
+                return format!(
+                    "exceeded its fuel budget ({} units per call; raise it with --budget-fuel)",
+                    b.fuel_per_call
+                );
+            }
+            Some(Trap::Interrupt) => {
+                return format!(
+                    "exceeded its wall-time budget ({} ms per call; raise it with --budget-wall-ms)",
+                    b.wall_ms_per_call
+                );
+            }
+            Some(Trap::StackOverflow) => return "overflowed its stack (trap)".to_string(),
+            _ => {}
+        }
+        if text.contains("growing memory")
+            || text.contains("memory.grow")
+            || text.contains("resource limit exceeded")
+        {
+            return format!(
+                "exceeded its memory budget ({} bytes of linear memory; raise it with --budget-memory)",
+                b.memory_bytes
+            );
+        }
+        let stderr = String::from_utf8_lossy(&self.store.data().stderr.contents()).to_string();
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        if !last.is_empty() {
+            format!("trapped ({}): {}", first_line(&text), truncate(&last, 2000))
+        } else {
+            format!("trapped: {}", truncate(&text, 2000))
+        }
+    }
+
+    fn lend(&mut self, t: DynTensor) -> Result<u32, PluginError> {
+        self.store
+            .data_mut()
+            .lend(t)
+            .map(|h| h.rep())
+            .map_err(|e| self.err("lend tensor", e.to_string(), false))
+    }
+
+    fn unlend(&mut self, rep: u32) {
+        let _ = self
+            .store
+            .data_mut()
+            .take(Resource::<TensorRes>::new_own(rep));
+    }
+
+    fn take(&mut self, call: &str, h: Resource<TensorRes>) -> Result<DynTensor, PluginError> {
+        self.store
+            .data_mut()
+            .take(h)
+            .map_err(|e| self.err(call, format!("bad tensor handle: {e}"), false))
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &s[..end], s.len())
+}
+
+fn borrow(rep: u32) -> Resource<TensorRes> {
+    Resource::new_borrow(rep)
+}
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} name `{}` must be 1-64 chars of [a-z0-9_-]",
+            truncate(name, 80)
+        ))
+    }
+}
+
+/// A running task plugin.
+pub struct TaskPlugin {
+    g: Guarded,
+    bindings: task::Task,
+    pub info: TaskInfo,
+    pub sha256: String,
+}
+
+impl TaskPlugin {
+    pub(super) fn instantiate(
+        rt: &Runtime,
+        linker: &Linker<PluginState>,
+        c: &LoadedComponent,
+        dataset: Option<&Path>,
+        seed: u64,
+        budgets: &Budgets,
+    ) -> Result<Self> {
+        let state = PluginState::new(
+            &c.origin,
+            dataset,
+            seed,
+            budgets,
+            crate::tensor::default_device(),
+        )?;
+        let mut g = Guarded::new(rt, &c.origin, state, budgets);
+        let bindings = g.call("instantiate", |s| {
+            task::Task::instantiate(s, &c.component, linker)
+        })?;
+        let info = g.call("info", |s| bindings.scivid_plugin_task_api().call_info(s))?;
+        validate_task_info(&info).map_err(|m| g.err("info", m, false))?;
+        g.name = info.name.clone();
+        Ok(TaskPlugin {
+            g,
+            bindings,
+            info,
+            sha256: c.sha256.clone(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn splits(&mut self) -> Result<Vec<String>, PluginError> {
+        let b = &self.bindings;
+        let splits = self
+            .g
+            .call("splits", |s| b.scivid_plugin_task_api().call_splits(s))?;
+        if splits.is_empty() || splits.len() > 16 {
+            return Err(self.g.err(
+                "splits",
+                format!("declared {} splits (1 to 16 allowed)", splits.len()),
+                false,
+            ));
+        }
+        Ok(splits)
+    }
+
+    pub fn index(&mut self, split: &str) -> Result<Vec<ClipSpec>, PluginError> {
+        let b = &self.bindings;
+        let clips = self.g.call_result(&format!("index({split})"), |s| {
+            b.scivid_plugin_task_api().call_index(s, split)
+        })?;
+        let want: usize = self.info.target_shape.iter().map(|&d| d as usize).product();
+        for c in &clips {
+            if c.target.len() != want {
+                return Err(self.g.err(
+                    &format!("index({split})"),
+                    format!(
+                        "clip `{}` has {} target values; target-shape {:?} needs {want}",
+                        truncate(&c.id, 200),
+                        c.target.len(),
+                        self.info.target_shape
+                    ),
+                    false,
+                ));
+            }
+        }
+        Ok(clips)
+    }
+
+    fn check_batch(
+        &self,
+        call: &str,
+        t: &DynTensor,
+        rows: Option<usize>,
+    ) -> Result<(), PluginError> {
+        let mut want: Vec<usize> =
+            vec![rows.unwrap_or_else(|| t.shape().first().copied().unwrap_or(0))];
+        want.extend(self.info.target_shape.iter().map(|&d| d as usize));
+        if t.shape() != want.as_slice() {
+            return Err(self.g.err(
+                call,
+                format!("returned shape {:?}, expected {want:?}", t.shape()),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The scalar training loss of `predictions` against `targets`.
+    pub fn loss(
+        &mut self,
+        predictions: &DynTensor,
+        targets: &DynTensor,
+    ) -> Result<DynTensor, PluginError> {
+        let (p, t) = (
+            self.g.lend(predictions.clone())?,
+            self.g.lend(targets.clone())?,
+        );
+        let b = &self.bindings;
+        let r = self.g.call_result("loss", |s| {
+            b.scivid_plugin_task_api()
+                .call_loss(s, borrow(p), borrow(t))
+        });
+        self.g.unlend(p);
+        self.g.unlend(t);
+        let loss = self.g.take("loss", r?)?;
+        if !loss.shape().is_empty() {
+            return Err(self.g.err(
+                "loss",
+                format!("returned shape {:?}, expected a scalar", loss.shape()),
+                false,
+            ));
+        }
+        Ok(loss)
+    }
+
+    /// The control baseline's predictions for `clips`.
+    pub fn control(
+        &mut self,
+        train_targets: &DynTensor,
+        clips: &[ClipSpec],
+    ) -> Result<DynTensor, PluginError> {
+        let t = self.g.lend(train_targets.clone())?;
+        let b = &self.bindings;
+        let r = self.g.call_result("control", |s| {
+            b.scivid_plugin_task_api().call_control(s, borrow(t), clips)
+        });
+        self.g.unlend(t);
+        let out = self.g.take("control", r?)?;
+        self.check_batch("control", &out, Some(clips.len()))?;
+        Ok(out)
+    }
+
+    /// Metrics of `chunks` of (predictions, targets), chunk then reduce.
+    pub fn evaluate<'a>(
+        &mut self,
+        split: &str,
+        chunks: impl IntoIterator<Item = (&'a DynTensor, &'a DynTensor)>,
+    ) -> Result<Vec<Metric>, PluginError> {
+        let b = &self.bindings;
+        let acc: ResourceAny = self.g.call("accumulator", |s| {
+            b.scivid_plugin_task_api()
+                .accumulator()
+                .call_constructor(s, split)
+        })?;
+        for (p, t) in chunks {
+            self.check_batch("metrics update", p, None)?;
+            let (pr, tr) = (self.g.lend(p.detached())?, self.g.lend(t.clone())?);
+            let r = self.g.call_result("metrics update", |s| {
+                b.scivid_plugin_task_api()
+                    .accumulator()
+                    .call_update(s, acc, borrow(pr), borrow(tr))
+            });
+            self.g.unlend(pr);
+            self.g.unlend(tr);
+            r?;
+        }
+        let metrics = self.g.call_result("metrics finish", |s| {
+            b.scivid_plugin_task_api().accumulator().call_finish(s, acc)
+        })?;
+        let _ = self.g.call("drop accumulator", |s| acc.resource_drop(s));
+        if metrics.len() > 256 {
+            return Err(self.g.err(
+                "metrics finish",
+                format!("returned {} metrics (at most 256)", metrics.len()),
+                false,
+            ));
+        }
+        for m in &metrics {
+            if m.name.len() > 128 {
+                return Err(self.g.err(
+                    "metrics finish",
+                    format!("metric name of {} bytes (at most 128)", m.name.len()),
+                    false,
+                ));
+            }
+        }
+        Ok(metrics)
+    }
+}
+
+fn validate_task_info(info: &TaskInfo) -> Result<(), String> {
+    check_name("task", &info.name)?;
+    let n: u64 = info.target_shape.iter().map(|&d| d as u64).product();
+    if info.target_shape.is_empty() || info.target_shape.len() > 4 || n == 0 || n > 1 << 20 {
+        return Err(format!(
+            "target-shape {:?} must have rank 1-4 and 1 to 2^20 elements",
+            info.target_shape
+        ));
+    }
+    if info.metrics.len() > 256 || info.metrics.iter().any(|m| m.len() > 128) {
+        return Err("too many or too long metric names (at most 256, 128 bytes each)".into());
+    }
+    if !info.metrics.contains(&info.primary_metric) {
+        return Err(format!(
+            "primary metric `{}` is not among its metrics {:?}",
+            info.primary_metric, info.metrics
+        ));
+    }
+    let i = &info.input;
+    if i.frames == 0
+        || i.frames > 1024
+        || i.height == 0
+        || i.width == 0
+        || i.height > 4096
+        || i.width > 4096
+    {
+        return Err(format!(
+            "input spec {}x{}x{} is out of range",
+            i.frames, i.height, i.width
+        ));
+    }
+    if !matches!(i.channels, 1 | 3) {
+        return Err(format!("input channels must be 1 or 3, got {}", i.channels));
+    }
+    let p = &info.protocol;
+    if p.steps == 0 || p.batch_size == 0 || !(p.learning_rate > 0.0 && p.learning_rate.is_finite())
+    {
+        return Err(format!(
+            "protocol {p:?} needs steps, batch size and learning rate > 0"
+        ));
+    }
+    Ok(())
+}
+
+/// A running readout plugin, with the parameters it declared.
+pub struct ReadoutPlugin {
+    g: Guarded,
+    bindings: readout::Readout,
+    pub info: ReadoutInfo,
+    pub sha256: String,
+    output_shape: Vec<usize>,
+}
+
+impl ReadoutPlugin {
+    pub(super) fn instantiate(
+        rt: &Runtime,
+        linker: &Linker<PluginState>,
+        c: &LoadedComponent,
+        seed: u64,
+        budgets: &Budgets,
+    ) -> Result<Self> {
+        let state = PluginState::new(
+            &c.origin,
+            None,
+            seed,
+            budgets,
+            crate::tensor::default_device(),
+        )?;
+        let mut g = Guarded::new(rt, &c.origin, state, budgets);
+        let bindings = g.call("instantiate", |s| {
+            readout::Readout::instantiate(s, &c.component, linker)
+        })?;
+        let info = g.call("info", |s| {
+            bindings.scivid_plugin_readout_api().call_info(s)
+        })?;
+        check_name("readout", &info.name).map_err(|m| g.err("info", m, false))?;
+        g.name = info.name.clone();
+        Ok(ReadoutPlugin {
+            g,
+            bindings,
+            info,
+            sha256: c.sha256.clone(),
+            output_shape: vec![],
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Let the readout declare its parameters for these shapes.
+    pub fn init(
+        &mut self,
+        config: &[(String, String)],
+        features: FeatureSpec,
+        output_shape: &[u32],
+    ) -> Result<(), PluginError> {
+        self.g.store.data_mut().params.open = true;
+        let b = &self.bindings;
+        let r = self.g.call_result("init", |s| {
+            b.scivid_plugin_readout_api()
+                .call_init(s, config, features, output_shape)
+        });
+        self.g.store.data_mut().params.open = false;
+        r?;
+        if self.params().is_empty() {
+            return Err(self
+                .g
+                .err("init", "declared no parameters (nothing to train)", false));
+        }
+        self.output_shape = output_shape.iter().map(|&d| d as usize).collect();
+        Ok(())
+    }
+
+    /// features [B, T, N, D] -> predictions [B, ..output_shape].
+    pub fn forward(&mut self, features: &DynTensor, train: bool) -> Result<DynTensor, PluginError> {
+        let f = self.g.lend(features.clone())?;
+        let b = &self.bindings;
+        let r = self.g.call_result("forward", |s| {
+            b.scivid_plugin_readout_api()
+                .call_forward(s, borrow(f), train)
+        });
+        self.g.unlend(f);
+        let out = self.g.take("forward", r?)?;
+        let mut want = vec![features.shape()[0]];
+        want.extend(&self.output_shape);
+        if out.shape() != want.as_slice() {
+            return Err(self.g.err(
+                "forward",
+                format!("returned shape {:?}, expected {want:?}", out.shape()),
+                false,
+            ));
+        }
+        Ok(out)
+    }
+
+    pub fn params(&self) -> &[Param] {
+        &self.g.store.data().params.params
+    }
+
+    /// Replace parameter values after an optimiser step (same shapes).
+    pub fn set_param_values(&mut self, values: Vec<DynTensor>) {
+        let params = &mut self.g.store.data_mut().params.params;
+        debug_assert_eq!(params.len(), values.len());
+        for (p, v) in params.iter_mut().zip(values) {
+            debug_assert_eq!(p.value.shape(), v.shape());
+            p.value = v;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! # scivid-sdk
+//!
+//! Write scivid task and readout plugins in ordinary Rust. A plugin is a
+//! WebAssembly component (`cargo build --target wasm32-wasip2`) that the
+//! `scivid` host loads in a sandbox; it works on host-owned tensors through
+//! [`Tensor`] handles, so heavy data never enters the plugin's memory.
+//!
+//! - A **task** implements [`Task`] (what a clip is, the loss, the control
+//!   baseline) and [`Metrics`] (chunk-then-reduce scores), then calls
+//!   [`export_task!`].
+//! - A **readout** implements [`Readout`] (declare parameters, forward) and
+//!   calls [`export_readout!`].
+//!
+//! The contract is the WIT package `scivid:plugin@0.1.0` in `sdk/wit`; the
+//! SDK version a plugin was built with is embedded in a custom section that
+//! the host checks before it compiles the plugin.
+
+// The generated bindings name the SDK by its crate name, also from inside it.
+extern crate self as scivid_sdk;
+
+#[doc(hidden)]
+pub mod bindings;
+pub mod metrics;
+mod tensor;
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
+pub use bindings::shared::scivid::plugin::types::{
+    ClipSpec, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
+};
+pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
+pub use tensor::{Init, Tensor};
+
+/// The SDK (and WIT package) version this crate implements.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Name of the custom section holding [`SDK_VERSION`] in every plugin.
+pub const SDK_VERSION_SECTION: &str = "scivid:sdk-version";
+
+/// Where a task's dataset directory appears inside the sandbox.
+pub const DATA_DIR: &str = "/data";
+
+/// An error a plugin returns to the host; the message should name the thing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error(pub String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Error {}
+impl From<String> for Error {
+    fn from(s: String) -> Self {
+        Error(s)
+    }
+}
+impl From<&str> for Error {
+    fn from(s: &str) -> Self {
+        Error(s.to_string())
+    }
+}
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error(e.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Build an [`Error`] with `format!` syntax and return it.
+#[macro_export]
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err($crate::Error(format!($($arg)*))) };
+}
+
+/// A scientific task: data, loss, control baseline and metrics.
+pub trait Task {
+    /// The metric accumulator for one evaluation pass.
+    type Metrics: Metrics;
+    fn info() -> TaskInfo;
+    fn splits() -> Vec<String>;
+    /// Clips of `split`, read from [`DATA_DIR`].
+    fn index(split: &str) -> Result<Vec<ClipSpec>>;
+    /// Training loss (a scalar tensor built from host ops so gradients flow).
+    fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor>;
+    /// Predictions of the no-video baseline for `clips`.
+    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor>;
+}
+
+/// Chunk-then-reduce metrics: `update` once per batch, then `finish`.
+pub trait Metrics {
+    fn new(split: &str) -> Self;
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()>;
+    fn finish(&mut self) -> Result<Vec<Metric>>;
+}
+
+/// A readout head: parameters declared in `init`, used in `forward`.
+pub trait Readout: 'static {
+    fn info() -> ReadoutInfo;
+    /// Declare parameters with [`Tensor::param`] and keep them.
+    fn init(config: &Config, features: FeatureSpec, output_shape: &[u32]) -> Result<Self>
+    where
+        Self: Sized;
+    /// features [B, T, N, D] -> predictions [B, ..output_shape].
+    fn forward(&self, features: &Tensor, train: bool) -> Result<Tensor>;
+}
+
+/// Readout configuration: string key-value pairs from the run spec.
+#[derive(Debug, Clone, Default)]
+pub struct Config(pub Vec<(String, String)>);
+
+impl Config {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// Parse `key` or return `default`; a value that does not parse is an error naming the key.
+    pub fn parse_or<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error(format!("config key `{key}`: cannot parse `{v}`"))),
+        }
+    }
+    /// Refuse keys the readout does not know, so typos do not pass silently.
+    pub fn check_known(&self, known: &[&str]) -> Result<()> {
+        for (k, _) in &self.0 {
+            if !known.contains(&k.as_str()) {
+                bail!("unknown config key `{k}` (known: {})", known.join(", "));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[doc(hidden)]
+pub mod __adapters {
+    //! Glue between the generated bindings and the SDK traits. The export
+    //! macros name these types; plugin authors never do.
+    use super::*;
+    use crate::bindings::readout::exports::scivid::plugin::readout_api as rapi;
+    use crate::bindings::shared::scivid::plugin::tensor::Tensor as RawTensor;
+    use crate::bindings::task::exports::scivid::plugin::task_api as tapi;
+    use std::cell::RefCell;
+    use std::marker::PhantomData;
+
+    pub struct TaskAdapter<T>(PhantomData<T>);
+    pub struct AccumulatorAdapter<M>(RefCell<M>);
+
+    impl<T: Task + 'static> tapi::Guest for TaskAdapter<T> {
+        type Accumulator = AccumulatorAdapter<T::Metrics>;
+        fn info() -> TaskInfo {
+            T::info()
+        }
+        fn splits() -> Vec<String> {
+            T::splits()
+        }
+        fn index(split: String) -> std::result::Result<Vec<ClipSpec>, String> {
+            T::index(&split).map_err(|e| e.0)
+        }
+        fn loss(p: &RawTensor, t: &RawTensor) -> std::result::Result<RawTensor, String> {
+            let (p, t) = (Tensor::borrowed(p), Tensor::borrowed(t));
+            T::loss(p, t).map(Tensor::into_raw).map_err(|e| e.0)
+        }
+        fn control(t: &RawTensor, clips: Vec<ClipSpec>) -> std::result::Result<RawTensor, String> {
+            T::control(Tensor::borrowed(t), &clips)
+                .map(Tensor::into_raw)
+                .map_err(|e| e.0)
+        }
+    }
+
+    impl<M: Metrics + 'static> tapi::GuestAccumulator for AccumulatorAdapter<M> {
+        fn new(split: String) -> Self {
+            AccumulatorAdapter(RefCell::new(M::new(&split)))
+        }
+        fn update(&self, p: &RawTensor, t: &RawTensor) -> std::result::Result<(), String> {
+            let (p, t) = (Tensor::borrowed(p), Tensor::borrowed(t));
+            self.0.borrow_mut().update(p, t).map_err(|e| e.0)
+        }
+        fn finish(&self) -> std::result::Result<Vec<Metric>, String> {
+            self.0.borrow_mut().finish().map_err(|e| e.0)
+        }
+    }
+
+    pub struct ReadoutAdapter<R>(PhantomData<R>);
+
+    thread_local! {
+        static READOUT: RefCell<Option<Box<dyn std::any::Any>>> = const { RefCell::new(None) };
+    }
+
+    impl<R: Readout> rapi::Guest for ReadoutAdapter<R> {
+        fn info() -> ReadoutInfo {
+            R::info()
+        }
+        fn init(
+            config: Vec<(String, String)>,
+            features: FeatureSpec,
+            output_shape: Vec<u32>,
+        ) -> std::result::Result<(), String> {
+            let r = R::init(&Config(config), features, &output_shape).map_err(|e| e.0)?;
+            READOUT.with(|s| *s.borrow_mut() = Some(Box::new(r)));
+            Ok(())
+        }
+        fn forward(features: &RawTensor, train: bool) -> std::result::Result<RawTensor, String> {
+            READOUT.with(|s| {
+                let guard = s.borrow();
+                let r = guard
+                    .as_ref()
+                    .and_then(|b| b.downcast_ref::<R>())
+                    .ok_or_else(|| "forward called before init".to_string())?;
+                r.forward(Tensor::borrowed(features), train)
+                    .map(Tensor::into_raw)
+                    .map_err(|e| e.0)
+            })
+        }
+    }
+
+    /// `s` as a fixed-size byte array, for the version custom section.
+    pub const fn version_bytes<const N: usize>(s: &str) -> [u8; N] {
+        let b = s.as_bytes();
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = b[i];
+            i += 1;
+        }
+        out
+    }
+}
+
+/// Export a [`Task`] implementation as this component's `task` world.
+#[macro_export]
+macro_rules! export_task {
+    ($t:ty) => {
+        $crate::__export_task_with_version!($t, $crate::SDK_VERSION);
+    };
+}
+
+/// Export a [`Readout`] implementation as this component's `readout` world.
+#[macro_export]
+macro_rules! export_readout {
+    ($t:ty) => {
+        $crate::__export_readout_with_version!($t, $crate::SDK_VERSION);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sdk_version_section {
+    ($version:expr) => {
+        #[unsafe(link_section = "scivid:sdk-version")]
+        #[used]
+        static __SCIVID_SDK_VERSION: [u8; $version.len()] =
+            $crate::__adapters::version_bytes($version);
+    };
+}
+
+/// Like [`export_task!`] but declaring another SDK version: for testing the
+/// host's version checks only.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_task_with_version {
+    ($t:ty, $version:expr) => {
+        $crate::__sdk_version_section!($version);
+        type __ScividTaskExport = $crate::__adapters::TaskAdapter<$t>;
+        $crate::bindings::task::__export_task_world!(__ScividTaskExport with_types_in $crate::bindings::task);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_readout_with_version {
+    ($t:ty, $version:expr) => {
+        $crate::__sdk_version_section!($version);
+        type __ScividReadoutExport = $crate::__adapters::ReadoutAdapter<$t>;
+        $crate::bindings::readout::__export_readout_world!(__ScividReadoutExport with_types_in $crate::bindings::readout);
+    };
+}

@@ -1,0 +1,111 @@
+//! Shared helpers: building Wasm test plugins once, running the CLI, and
+//! small quick run specs.
+
+use scivid::pipeline::{HeadSpec, PluginRef, RunSpec};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// Serialises nested cargo builds (they would block on each other anyway).
+static BUILD_LOCK: Mutex<()> = Mutex::new(());
+
+/// Build a wasm32-wasip2 workspace and return its release output folder.
+pub fn build_wasm(manifest: &Path, target_sub: &str) -> PathBuf {
+    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let target = target_dir().join(target_sub);
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(&target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        manifest.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target.join("wasm32-wasip2").join("release")
+}
+
+/// The hostile and broken plugins of `tests/plugins`, built once.
+pub fn test_plugin(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        build_wasm(
+            &repo_root().join("tests/plugins/Cargo.toml"),
+            "test-plugins",
+        )
+    });
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.exists(), "{} not built", path.display());
+    path
+}
+
+/// The motion dataset, generated once per test process (small splits).
+pub fn motion_data() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = target_dir()
+            .join("test-data")
+            .join(format!("motion-{}", std::process::id()));
+        let spec = scivid::data::synth::MotionSpec {
+            train: 256,
+            val: 64,
+            test: 64,
+            seed: 7,
+        };
+        scivid::data::synth::write_motion(&dir, &spec).expect("write motion data");
+        dir
+    })
+    .clone()
+}
+
+/// A quick run of the motion task with `heads`.
+pub fn quick_spec(out: &Path, heads: &[&str], steps: u32) -> RunSpec {
+    let mut spec = RunSpec::default_run(out.to_path_buf());
+    spec.tasks = vec![PluginRef::Builtin("motion".into())];
+    spec.heads = heads.iter().map(|h| HeadSpec::parse(h).unwrap()).collect();
+    spec.data = Some(motion_data());
+    spec.steps = Some(steps);
+    spec.progress = false;
+    spec.cache_dir = Some(target_dir().join("test-cache"));
+    spec
+}
+
+/// Run the `scivid` binary; returns (exit code, stdout, stderr).
+pub fn scivid(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_scivid"))
+        .args(args)
+        .current_dir(cwd)
+        .env("SCIVID_CACHE_DIR", target_dir().join("test-cache"))
+        .output()
+        .expect("run scivid");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

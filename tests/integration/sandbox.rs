@@ -1,0 +1,62 @@
+//! Hostile plugins are stopped with an error naming the plugin and the limit,
+//! while the rest of the run finishes.
+
+use crate::common::{quick_spec, test_plugin};
+use scivid::pipeline;
+
+fn run_with_hostile(
+    hostile: &str,
+    tweak: impl FnOnce(&mut scivid::runtime::Budgets),
+) -> scivid::report::TaskResult {
+    let out = tempfile::tempdir().unwrap();
+    let path = test_plugin(hostile);
+    let bad = format!("bad={}", path.display());
+    let mut spec = quick_spec(out.path(), &["good=linear:pool=flatten", &bad], 40);
+    tweak(&mut spec.budgets);
+    let results = pipeline::run(&spec).expect("the run itself must survive");
+    results.tasks.into_iter().next().unwrap()
+}
+
+fn assert_good_head_finished(task: &scivid::report::TaskResult) {
+    assert!(task.error.is_none(), "{:?}", task.error);
+    let good = &task.heads[0];
+    assert!(good.error.is_none(), "{:?}", good.error);
+    assert_eq!(good.steps, 40);
+    assert!(good.scores["test"]["accuracy"] > task.control["test"]["accuracy"]);
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_fuel() {
+    let task = run_with_hostile("hostile-loop", |b| b.fuel_per_call = 200_000_000);
+    let e = task.heads[1].error.as_deref().unwrap();
+    assert!(
+        e.contains("hostile-loop") && e.contains("fuel budget") && e.contains("--budget-fuel"),
+        "{e}"
+    );
+    assert_good_head_finished(&task);
+}
+
+#[test]
+fn infinite_loop_is_stopped_by_the_wall_clock() {
+    let task = run_with_hostile("hostile-loop", |b| {
+        b.fuel_per_call = u64::MAX;
+        b.wall_ms_per_call = 300;
+    });
+    let e = task.heads[1].error.as_deref().unwrap();
+    assert!(
+        e.contains("hostile-loop") && e.contains("wall-time budget") && e.contains("300 ms"),
+        "{e}"
+    );
+    assert_good_head_finished(&task);
+}
+
+#[test]
+fn unbounded_allocation_is_stopped_by_the_memory_limit() {
+    let task = run_with_hostile("hostile-alloc", |b| b.memory_bytes = 64 << 20);
+    let e = task.heads[1].error.as_deref().unwrap();
+    assert!(
+        e.contains("hostile-alloc") && e.contains("memory budget") && e.contains("--budget-memory"),
+        "{e}"
+    );
+    assert_good_head_finished(&task);
+}
