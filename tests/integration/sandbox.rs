@@ -60,3 +60,29 @@ fn unbounded_allocation_is_stopped_by_the_memory_limit() {
     );
     assert_good_head_finished(&task);
 }
+
+#[test]
+fn a_head_that_cuts_the_graph_fails_loudly_after_the_first_step() {
+    let task = run_with_hostile("cut-graph", |_| {});
+    let e = task.heads[1].error.as_deref().unwrap();
+    assert!(e.contains("parameter(s) w received no gradient"), "{e}");
+    assert_eq!(
+        task.heads[1].steps, 0,
+        "no update may be applied from a graph-less loss"
+    );
+    assert_good_head_finished(&task);
+}
+
+#[test]
+fn a_run_whose_only_head_cuts_the_graph_reports_it_instead_of_crashing() {
+    let out = tempfile::tempdir().unwrap();
+    let bad = format!("bad={}", test_plugin("cut-graph").display());
+    let results = pipeline::run(&quick_spec(out.path(), &[&bad], 10)).unwrap();
+    let e = results.tasks[0].heads[0].error.as_deref().unwrap();
+    assert!(e.contains("received no gradient"), "{e}");
+    assert!(
+        results.tasks[0].error.is_none(),
+        "the task and its control still finish"
+    );
+    assert!(results.tasks[0].control.contains_key("test"));
+}

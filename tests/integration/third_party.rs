@@ -6,10 +6,10 @@ use crate::common::{build_wasm, motion_data, repo_root, scivid};
 #[test]
 fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
     let dir = build_wasm(
-        &repo_root().join("examples/motion-axis-task/Cargo.toml"),
+        &repo_root().join("examples/motion-sign-task/Cargo.toml"),
         "example-plugins",
     );
-    let wasm = dir.join("motion_axis.wasm");
+    let wasm = dir.join("motion_sign.wasm");
     let data = motion_data();
     let work = tempfile::tempdir().unwrap();
     let (code, out, err) = scivid(
@@ -26,7 +26,7 @@ fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
         work.path(),
     );
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("## motion-axis"), "{out}");
+    assert!(out.contains("## motion-sign"), "{out}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(work.path().join("scivid-out/results.json")).unwrap(),
     )

@@ -26,7 +26,7 @@ impl Backbone for PixelControl {
 
     fn feature_shape(&self, frames: usize, height: usize, width: usize) -> Result<FeatureShape> {
         let p = self.patch;
-        if height % p != 0 || width % p != 0 {
+        if !height.is_multiple_of(p) || !width.is_multiple_of(p) {
             bail!(
                 "pixel backbone: frame size {height}x{width} is not a multiple of its patch size {p}"
             );

@@ -197,7 +197,12 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         mode: "cached".into(),
         tasks: vec![],
     };
-    // Check every plugin before any long work, so a typo fails in a second.
+    // Check inputs and every plugin before any long work, so a typo fails in a second.
+    if let Some(d) = &spec.data
+        && !d.is_dir()
+    {
+        bail!("dataset directory {} does not exist", d.display());
+    }
     let mut tasks = vec![];
     for t in &spec.tasks {
         let c = t.load(&rt)?;
@@ -215,9 +220,21 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         heads.push((h.clone(), c));
     }
     for (task_ref, component) in &tasks {
-        let result = match run_task(spec, &rt, backbone.as_ref(), task_ref, component, &heads) {
-            Ok(r) => r,
-            Err(e) => failed_task(component, format!("{e:#}")),
+        // A bug on the host side must not take the other tasks down either.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_task(spec, &rt, backbone.as_ref(), task_ref, component, &heads)
+        }));
+        let result = match attempt {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => failed_task(component, format!("{e:#}")),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failed_task(component, format!("internal error (please report): {msg}"))
+            }
         };
         if let Some(e) = &result.error {
             eprintln!("task {} failed: {e}", result.task);
@@ -239,6 +256,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         higher_is_better: true,
         protocol: serde_json::Value::Null,
         error: Some(error),
+        splits: vec![],
         control: BTreeMap::new(),
         heads: vec![],
     }
@@ -361,6 +379,7 @@ fn run_task(
             "weight_decay": protocol.weight_decay, "clip_norm": protocol.clip_norm,
         }),
         error: None,
+        splits: splits[1..].to_vec(),
         control,
         heads: head_results,
     })

@@ -143,6 +143,20 @@ pub fn train(
             .iter()
             .skip(1)
             .fold(losses[0].1.clone(), |acc, (_, l)| acc.add_native(l));
+        if !total.is_tracked() {
+            // No head's loss reaches any parameter: nothing can learn.
+            for (i, _) in &losses {
+                let h = &mut trained[*i];
+                let names: Vec<String> = h
+                    .plugin
+                    .as_ref()
+                    .map(|p| p.params().iter().map(|p| p.name.clone()).collect())
+                    .unwrap_or_default();
+                h.result.error = Some(no_gradient_message(&names));
+                h.plugin = None;
+            }
+            break;
+        }
         let grads = total.backward();
         let lr = schedule.at(step as u64);
         let mut shown = vec![];
@@ -166,11 +180,7 @@ pub fn train(
                 values.push(param.value.clone());
             }
             if !missing.is_empty() {
-                h.result.error = Some(format!(
-                    "parameter(s) {} received no gradient: their values do not reach the loss through host \
-                     tensor ops (did the plugin read a tensor out and build a new one?)",
-                    missing.join(", ")
-                ));
+                h.result.error = Some(no_gradient_message(&missing));
                 h.plugin = None;
                 continue;
             }
@@ -185,6 +195,14 @@ pub fn train(
     }
     bar.finish_and_clear();
     Ok(trained)
+}
+
+fn no_gradient_message(params: &[String]) -> String {
+    format!(
+        "parameter(s) {} received no gradient: their values do not reach the loss through host tensor ops \
+         (did the plugin read a tensor out and build a new one?)",
+        params.join(", ")
+    )
 }
 
 fn fail(h: &mut TrainedHead, e: PluginError) {

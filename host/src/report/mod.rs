@@ -33,6 +33,8 @@ pub struct TaskResult {
     pub protocol: serde_json::Value,
     /// None when the task finished; otherwise why it failed.
     pub error: Option<String>,
+    /// Evaluated splits, in the task's order.
+    pub splits: Vec<String>,
     /// Split -> scores of the no-video control.
     pub control: BTreeMap<String, Scores>,
     pub heads: Vec<HeadResult>,
@@ -85,7 +87,8 @@ impl RunResults {
             }
             out.push_str(&format!("| split | readout | {} |\n", metrics.join(" | ")));
             out.push_str(&format!("|---|---|{}\n", "---:|".repeat(metrics.len())));
-            for (split, ctrl) in &t.control {
+            for split in &t.splits {
+                let ctrl = &t.control[split];
                 let row = |name: &str, s: Option<&Scores>| {
                     let cells: Vec<String> = metrics
                         .iter()

@@ -17,7 +17,7 @@ pub const READ_LIMIT_ELEMENTS: usize = 1 << 24;
 #[derive(Debug)]
 pub enum TensorRes {
     /// A value, counted against the plugin's budget when `counted`.
-    Value { tensor: DynTensor, counted: bool },
+    Value { tensor: Box<DynTensor>, counted: bool },
     /// A trainable parameter (index into the store's `ParamStore`).
     Param(usize),
 }
@@ -78,7 +78,7 @@ impl PluginState {
     /// Resolve a handle to its current value.
     pub(crate) fn get(&self, h: &Handle) -> wasmtime::Result<DynTensor> {
         match self.table.get(h)? {
-            TensorRes::Value { tensor, .. } => Ok(tensor.clone()),
+            TensorRes::Value { tensor, .. } => Ok((**tensor).clone()),
             TensorRes::Param(i) => Ok(self.params.params[*i].value.clone()),
         }
     }
@@ -97,7 +97,7 @@ impl PluginState {
         }
         self.budget.live_bytes += bytes;
         Ok(self.table.push(TensorRes::Value {
-            tensor: t,
+            tensor: Box::new(t),
             counted: true,
         })?)
     }
@@ -106,7 +106,7 @@ impl PluginState {
     /// charged to the plugin.
     pub(crate) fn lend(&mut self, t: DynTensor) -> wasmtime::Result<Handle> {
         Ok(self.table.push(TensorRes::Value {
-            tensor: t,
+            tensor: Box::new(t),
             counted: false,
         })?)
     }
@@ -118,7 +118,7 @@ impl PluginState {
                 if counted {
                     self.budget.live_bytes = self.budget.live_bytes.saturating_sub(tensor.bytes());
                 }
-                Ok(tensor)
+                Ok(*tensor)
             }
             TensorRes::Param(i) => Ok(self.params.params[i].value.clone()),
         }

@@ -67,7 +67,7 @@ impl ParamStore {
             Init::Normal(std) => (0..n).map(|_| std * self.normal()).collect(),
             Init::TruncatedNormal(std) => (0..n).map(|_| std * self.truncated_normal()).collect(),
             Init::Uniform((lo, hi)) => {
-                if !(lo < hi) {
+                if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                     return Err(OpError::new(
                         "param",
                         format!("`{name}`: uniform({lo}, {hi}) is empty"),

@@ -133,7 +133,12 @@ impl DynTensor {
         })
     }
 
-    /// Backpropagate from this (scalar) tensor.
+    /// Whether this tensor is part of a recorded autodiff graph.
+    pub fn is_tracked(&self) -> bool {
+        self.value.is_tracked()
+    }
+
+    /// Backpropagate from this (scalar) tensor; it must be tracked.
     pub fn backward(&self) -> burn::tensor::Gradients {
         self.value.backward()
     }

@@ -231,7 +231,7 @@ impl Ops {
             }
         }
         if let Some(i) = infer {
-            if known == 0 || a.numel() % known != 0 {
+            if known == 0 || !a.numel().is_multiple_of(known) {
                 return Err(OpError::new(
                     "reshape",
                     format!("cannot infer -1 in {shape:?} for shape {:?}", a.shape()),

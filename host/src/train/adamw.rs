@@ -82,3 +82,55 @@ impl AdamW {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::default_device;
+
+    /// Three AdamW steps against a scalar f64 transcription of optax's
+    /// `adamw` (bias-corrected moments, decay scaled by the learning rate).
+    #[test]
+    fn matches_a_scalar_reference() {
+        let dev = default_device();
+        let p0 = [0.5f64, -1.0, 2.0];
+        let grads = [[0.1f64, -0.2, 0.3], [0.05, 0.4, -0.1], [-0.3, 0.1, 0.2]];
+        let (lr, wd) = (0.01, 0.1);
+        let mut opt = AdamW::new(wd, None);
+        let mut p =
+            DynTensor::from_vec(p0.iter().map(|&x| x as f32).collect(), &[3], &dev).unwrap();
+        let (mut m, mut v, mut want) = ([0f64; 3], [0f64; 3], p0);
+        for (t, g) in grads.iter().enumerate() {
+            let gt =
+                DynTensor::from_vec(g.iter().map(|&x| x as f32).collect(), &[3], &dev).unwrap();
+            p = opt.step(lr, &[p], &[gt]).remove(0);
+            for i in 0..3 {
+                m[i] = 0.9 * m[i] + 0.1 * g[i];
+                v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+                let mhat = m[i] / (1.0 - 0.9f64.powi(t as i32 + 1));
+                let vhat = v[i] / (1.0 - 0.999f64.powi(t as i32 + 1));
+                want[i] -= lr * (mhat / (vhat.sqrt() + 1e-8) + wd * want[i]);
+            }
+        }
+        for (got, want) in p.to_vec().iter().zip(want) {
+            assert!((*got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn clipping_bounds_the_global_norm_of_the_update() {
+        let dev = default_device();
+        let p = DynTensor::from_vec(vec![0.0; 4], &[4], &dev).unwrap();
+        let g = DynTensor::from_vec(vec![1.0, -1.0, 1.0, -1.0], &[4], &dev).unwrap();
+        let mut opt = AdamW::new(0.0, Some(0.1));
+        // Unclipped, the first Adam update is lr * sign(g) per element: norm 2 * lr.
+        let new = opt.step(1.0, &[p], &[g]).remove(0);
+        let norm = new
+            .to_vec()
+            .iter()
+            .map(|x| (*x as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((norm - 0.1).abs() < 1e-6, "{norm}");
+    }
+}

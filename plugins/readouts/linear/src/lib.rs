@@ -24,7 +24,8 @@ impl Readout for Linear {
         ReadoutInfo {
             name: "linear".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Pool features (mean over time and tokens, or flatten), then one dense layer".into(),
+            description:
+                "Pool features (mean over time and tokens, or flatten), then one dense layer".into(),
             options: vec![("pool".into(), "mean".into())],
         }
     }

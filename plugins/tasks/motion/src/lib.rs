@@ -7,8 +7,8 @@
 
 use scivid_sdk::metrics::{argmax_rows, mean_average_precision};
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task, TaskInfo, TaskKind,
-    Tensor, bail,
+    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
+    TaskInfo, TaskKind, Tensor, bail,
 };
 
 const CLASSES: [&str; 4] = ["right", "left", "down", "up"];
@@ -24,9 +24,15 @@ impl Task for Motion {
         TaskInfo {
             name: "motion".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Synthetic: classify the direction a shape moves (right/left/down/up)".into(),
+            description: "Synthetic: classify the direction a shape moves (right/left/down/up)"
+                .into(),
             kind: TaskKind::Classification,
-            input: InputSpec { frames: FRAMES, height: SIZE, width: SIZE, channels: 3 },
+            input: InputSpec {
+                frames: FRAMES,
+                height: SIZE,
+                width: SIZE,
+                channels: 3,
+            },
             target_shape: vec![CLASSES.len() as u32],
             metrics: vec!["accuracy".into(), "mAP".into()],
             primary_metric: "accuracy".into(),
@@ -50,15 +56,23 @@ impl Task for Motion {
 
     fn index(split: &str) -> Result<Vec<ClipSpec>> {
         let path = format!("{DATA_DIR}/{split}/labels.csv");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let mut clips = Vec::new();
         for (n, line) in text.lines().enumerate().skip(1) {
             let fields: Vec<&str> = line.trim().split(',').collect();
             let [id, file, label, video] = fields[..] else {
-                bail!("{path} line {}: expected 4 fields `id,file,label,video`", n + 1);
+                bail!(
+                    "{path} line {}: expected 4 fields `id,file,label,video`",
+                    n + 1
+                );
             };
             let Some(class) = CLASSES.iter().position(|c| *c == label) else {
-                bail!("{path} line {}: unknown label `{label}` (known: {})", n + 1, CLASSES.join(", "));
+                bail!(
+                    "{path} line {}: unknown label `{label}` (known: {})",
+                    n + 1,
+                    CLASSES.join(", ")
+                );
             };
             let mut target = vec![0.0; CLASSES.len()];
             target[class] = 1.0;
@@ -83,7 +97,9 @@ impl Task for Motion {
     /// Label frequencies of the training set, as log-probabilities.
     fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
         let freq = train_targets.mean(&[0], true)?;
-        freq.add_scalar(1e-6).log().expand(&[clips.len() as u32, CLASSES.len() as u32])
+        freq.add_scalar(1e-6)
+            .log()
+            .expand(&[clips.len() as u32, CLASSES.len() as u32])
     }
 }
 
@@ -95,12 +111,16 @@ struct Scores {
 
 impl Metrics for Scores {
     fn new(_split: &str) -> Self {
-        Scores { scores: vec![], labels: vec![] }
+        Scores {
+            scores: vec![],
+            labels: vec![],
+        }
     }
 
     fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
         self.scores.extend(predictions.read()?);
-        self.labels.extend(targets.read()?.into_iter().map(|t| t > 0.5));
+        self.labels
+            .extend(targets.read()?.into_iter().map(|t| t > 0.5));
         Ok(())
     }
 
@@ -110,11 +130,24 @@ impl Metrics for Scores {
             bail!("no predictions to score");
         }
         let predicted = argmax_rows(&self.scores, k);
-        let correct = predicted.iter().enumerate().filter(|(i, p)| self.labels[i * k + **p]).count();
+        let correct = predicted
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| self.labels[i * k + **p])
+            .count();
         let accuracy = correct as f64 / predicted.len() as f64;
         let classes: Vec<usize> = (0..k).collect();
         let map = mean_average_precision(&self.scores, &self.labels, k, &classes);
-        Ok(vec![Metric { name: "accuracy".into(), value: accuracy }, Metric { name: "mAP".into(), value: map }])
+        Ok(vec![
+            Metric {
+                name: "accuracy".into(),
+                value: accuracy,
+            },
+            Metric {
+                name: "mAP".into(),
+                value: map,
+            },
+        ])
     }
 }
 

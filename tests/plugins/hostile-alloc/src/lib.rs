@@ -5,7 +5,12 @@ struct Hog(#[allow(dead_code)] Tensor);
 
 impl Readout for Hog {
     fn info() -> ReadoutInfo {
-        ReadoutInfo { name: "hostile-alloc".into(), version: "0.1.0".into(), description: "allocates forever".into(), options: vec![] }
+        ReadoutInfo {
+            name: "hostile-alloc".into(),
+            version: "0.1.0".into(),
+            description: "allocates forever".into(),
+            options: vec![],
+        }
     }
     fn init(_: &Config, _: FeatureSpec, _: &[u32]) -> Result<Self> {
         Ok(Hog(Tensor::param("w", &[1], Init::Zeros)?))

@@ -5,7 +5,12 @@ struct Spin(#[allow(dead_code)] Tensor);
 
 impl Readout for Spin {
     fn info() -> ReadoutInfo {
-        ReadoutInfo { name: "hostile-loop".into(), version: "0.1.0".into(), description: "loops forever".into(), options: vec![] }
+        ReadoutInfo {
+            name: "hostile-loop".into(),
+            version: "0.1.0".into(),
+            description: "loops forever".into(),
+            options: vec![],
+        }
     }
     fn init(_: &Config, _: FeatureSpec, _: &[u32]) -> Result<Self> {
         Ok(Spin(Tensor::param("w", &[1], Init::Zeros)?))

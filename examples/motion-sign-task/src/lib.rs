@@ -1,28 +1,34 @@
-//! `motion-axis`: a new task over existing data. It reads the motion
+//! `motion-sign`: a new task over existing data. It reads the motion
 //! dataset (`scivid data synth motion --out DIR`) and asks a different
-//! question: is the motion horizontal or vertical? Binary, scored by
-//! balanced accuracy; the control predicts the training base rate.
+//! question: does the shape move away from the top-left corner (right or
+//! down, 1) or toward it (left or up, 0)? Binary, scored by balanced
+//! accuracy; the control predicts the training base rate.
 //!
 //! Run it with the unchanged host:
-//!   scivid run --task target/wasm32-wasip2/release/motion_axis.wasm --data DIR
+//!   scivid run --task target/wasm32-wasip2/release/motion_sign.wasm --data DIR
 
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task, TaskInfo, TaskKind,
-    Tensor, bail,
+    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
+    TaskInfo, TaskKind, Tensor, bail,
 };
 
-struct MotionAxis;
+struct MotionSign;
 
-impl Task for MotionAxis {
+impl Task for MotionSign {
     type Metrics = Balanced;
 
     fn info() -> TaskInfo {
         TaskInfo {
-            name: "motion-axis".into(),
+            name: "motion-sign".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Is the shape moving horizontally (0) or vertically (1)?".into(),
+            description: "Does the shape move right or down (1) rather than left or up (0)?".into(),
             kind: TaskKind::Classification,
-            input: InputSpec { frames: 16, height: 32, width: 32, channels: 3 },
+            input: InputSpec {
+                frames: 16,
+                height: 32,
+                width: 32,
+                channels: 3,
+            },
             target_shape: vec![1],
             metrics: vec!["balanced_accuracy".into()],
             primary_metric: "balanced_accuracy".into(),
@@ -46,22 +52,25 @@ impl Task for MotionAxis {
 
     fn index(split: &str) -> Result<Vec<ClipSpec>> {
         let path = format!("{DATA_DIR}/{split}/labels.csv");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         text.lines()
             .skip(1)
             .map(|line| {
                 let f: Vec<&str> = line.split(',').collect();
-                let [id, file, label, video] = f[..] else { bail!("{path}: bad line `{line}`") };
-                let vertical = match label {
-                    "left" | "right" => 0.0,
-                    "up" | "down" => 1.0,
+                let [id, file, label, video] = f[..] else {
+                    bail!("{path}: bad line `{line}`")
+                };
+                let away = match label {
+                    "left" | "up" => 0.0,
+                    "right" | "down" => 1.0,
                     other => bail!("{path}: unknown label `{other}`"),
                 };
                 Ok(ClipSpec {
                     id: id.into(),
                     source: FrameSource::NpyVideo(format!("{split}/{file}")),
                     frame_indices: (0..16).collect(),
-                    target: vec![vertical],
+                    target: vec![away],
                     group: video.into(),
                 })
             })
@@ -88,7 +97,10 @@ struct Balanced {
 
 impl Metrics for Balanced {
     fn new(_: &str) -> Self {
-        Balanced { hits: [0; 2], totals: [0; 2] }
+        Balanced {
+            hits: [0; 2],
+            totals: [0; 2],
+        }
     }
     fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
         for (p, t) in predictions.read()?.into_iter().zip(targets.read()?) {
@@ -101,9 +113,18 @@ impl Metrics for Balanced {
         Ok(())
     }
     fn finish(&mut self) -> Result<Vec<Metric>> {
-        let recall = |c: usize| if self.totals[c] == 0 { 0.0 } else { self.hits[c] as f64 / self.totals[c] as f64 };
-        Ok(vec![Metric { name: "balanced_accuracy".into(), value: (recall(0) + recall(1)) / 2.0 }])
+        let recall = |c: usize| {
+            if self.totals[c] == 0 {
+                0.0
+            } else {
+                self.hits[c] as f64 / self.totals[c] as f64
+            }
+        };
+        Ok(vec![Metric {
+            name: "balanced_accuracy".into(),
+            value: (recall(0) + recall(1)) / 2.0,
+        }])
     }
 }
 
-scivid_sdk::export_task!(MotionAxis);
+scivid_sdk::export_task!(MotionSign);
