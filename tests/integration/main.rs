@@ -4,5 +4,6 @@ mod common;
 mod contract;
 mod ops;
 mod sandbox;
+mod security;
 mod slice;
 mod third_party;

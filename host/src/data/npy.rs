@@ -184,7 +184,11 @@ mod tests {
     fn round_trip_and_truncation() {
         let data: Vec<u8> = (0..24).collect();
         let bytes = to_bytes(Dtype::U8, &[2, 3, 4], &data);
-        assert_eq!((bytes.len() - data.len()) % 64, 0, "data starts on a 64-byte boundary");
+        assert_eq!(
+            (bytes.len() - data.len()) % 64,
+            0,
+            "data starts on a 64-byte boundary"
+        );
         let a = parse(&bytes, "x.npy").unwrap();
         assert_eq!(a.shape, vec![2, 3, 4]);
         assert_eq!(a.data, data);

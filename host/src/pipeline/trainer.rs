@@ -152,7 +152,12 @@ pub fn train(
                     .as_ref()
                     .map(|p| p.params().iter().map(|p| p.name.clone()).collect())
                     .unwrap_or_default();
-                h.result.error = Some(no_gradient_message(&names));
+                let plugin = h
+                    .plugin
+                    .as_ref()
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_default();
+                h.result.error = Some(no_gradient_message(&plugin, &names));
                 h.plugin = None;
             }
             break;
@@ -164,7 +169,15 @@ pub fn train(
             let h = &mut trained[*i];
             let value = loss.to_vec()[0] as f64;
             if !value.is_finite() {
-                h.result.error = Some(format!("training loss is {value} at step {step}"));
+                let plugin = h
+                    .plugin
+                    .as_ref()
+                    .map(|p| p.name().to_string())
+                    .unwrap_or_default();
+                h.result.error = Some(format!(
+                    "plugin `{plugin}`: training loss is {value} at step {step} (its predictions, or the task's \
+                     loss on them, are not finite)"
+                ));
                 h.plugin = None;
                 continue;
             }
@@ -180,7 +193,7 @@ pub fn train(
                 values.push(param.value.clone());
             }
             if !missing.is_empty() {
-                h.result.error = Some(no_gradient_message(&missing));
+                h.result.error = Some(no_gradient_message(p.name(), &missing));
                 h.plugin = None;
                 continue;
             }
@@ -197,9 +210,9 @@ pub fn train(
     Ok(trained)
 }
 
-fn no_gradient_message(params: &[String]) -> String {
+fn no_gradient_message(plugin: &str, params: &[String]) -> String {
     format!(
-        "parameter(s) {} received no gradient: their values do not reach the loss through host tensor ops \
+        "plugin `{plugin}`: parameter(s) {} received no gradient: their values do not reach the loss through host tensor ops \
          (did the plugin read a tensor out and build a new one?)",
         params.join(", ")
     )

@@ -17,7 +17,10 @@ pub const READ_LIMIT_ELEMENTS: usize = 1 << 24;
 #[derive(Debug)]
 pub enum TensorRes {
     /// A value, counted against the plugin's budget when `counted`.
-    Value { tensor: Box<DynTensor>, counted: bool },
+    Value {
+        tensor: Box<DynTensor>,
+        counted: bool,
+    },
     /// A trainable parameter (index into the store's `ParamStore`).
     Param(usize),
 }

@@ -133,17 +133,12 @@ impl Guarded {
             );
         }
         let stderr = String::from_utf8_lossy(&self.store.data().stderr.contents()).to_string();
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        if !last.is_empty() {
-            format!("trapped ({}): {}", first_line(&text), truncate(&last, 2000))
-        } else {
-            format!("trapped: {}", truncate(&text, 2000))
+        if let Some(panic) = panic_message(&stderr) {
+            return format!("panicked: {}", truncate(&panic, 2000));
+        }
+        match e.downcast_ref::<Trap>() {
+            Some(trap) => format!("trapped: {trap}"),
+            None => format!("failed: {}", truncate(first_line(&text), 2000)),
         }
     }
 
@@ -168,6 +163,20 @@ impl Guarded {
             .take(h)
             .map_err(|e| self.err(call, format!("bad tensor handle: {e}"), false))
     }
+}
+
+/// `at LOCATION: MESSAGE` from Rust's panic output on the guest's stderr.
+fn panic_message(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr.lines().collect();
+    let i = lines.iter().rposition(|l| l.contains("panicked at"))?;
+    let location = lines[i]
+        .split("panicked at")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .trim_end_matches(':');
+    let message = lines.get(i + 1).map(|l| l.trim()).unwrap_or("");
+    Some(format!("at {location}: {message}"))
 }
 
 fn first_line(s: &str) -> &str {
@@ -205,6 +214,18 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
     }
 }
 
+/// A plugin from a file may not take a built-in's name: results would
+/// otherwise look as if the built-in had produced them.
+fn check_not_impersonating(c: &LoadedComponent, name: &str) -> Result<(), String> {
+    let from_file = !c.origin.starts_with("builtin:");
+    if from_file && super::builtin::names().any(|b| b == name) {
+        return Err(format!(
+            "claims the name `{name}` of a built-in plugin; a plugin from a file must use a name of its own"
+        ));
+    }
+    Ok(())
+}
+
 /// A running task plugin.
 pub struct TaskPlugin {
     g: Guarded,
@@ -235,6 +256,7 @@ impl TaskPlugin {
         })?;
         let info = g.call("info", |s| bindings.scivid_plugin_task_api().call_info(s))?;
         validate_task_info(&info).map_err(|m| g.err("info", m, false))?;
+        check_not_impersonating(c, &info.name).map_err(|m| g.err("info", m, false))?;
         g.name = info.name.clone();
         Ok(TaskPlugin {
             g,
@@ -474,6 +496,7 @@ impl ReadoutPlugin {
             bindings.scivid_plugin_readout_api().call_info(s)
         })?;
         check_name("readout", &info.name).map_err(|m| g.err("info", m, false))?;
+        check_not_impersonating(c, &info.name).map_err(|m| g.err("info", m, false))?;
         g.name = info.name.clone();
         Ok(ReadoutPlugin {
             g,
