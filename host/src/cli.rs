@@ -83,6 +83,10 @@ pub struct BudgetArgs {
     /// Host tensor ops per call into a plugin.
     #[arg(long)]
     pub budget_ops: Option<u64>,
+    /// Budgets for one plugin: NAME:key=value,... with NAME a task or head
+    /// label and keys fuel, wall_ms, memory, tensor_bytes, ops (repeatable).
+    #[arg(long = "budget-for", value_name = "NAME:KEY=VALUE,...")]
+    pub budget_for: Vec<String>,
 }
 
 impl BudgetArgs {
@@ -215,6 +219,23 @@ fn run_eval(args: RunArgs) -> Result<i32> {
     spec.steps = args.steps;
     spec.batch_size = args.batch_size;
     spec.budgets = args.budgets.resolve();
+    for item in &args.budgets.budget_for {
+        let (name, kvs) = item
+            .split_once(':')
+            .with_context(|| format!("--budget-for `{item}`: expected NAME:key=value,..."))?;
+        let mut overrides = vec![];
+        for kv in kvs.split(',').filter(|s| !s.is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--budget-for `{item}`: `{kv}` is not key=value"))?;
+            overrides.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let b = spec
+            .budgets
+            .with_overrides(&overrides)
+            .with_context(|| format!("--budget-for `{item}`"))?;
+        spec.plugin_budgets.push((name.to_string(), b));
+    }
     spec.progress = !args.quiet;
     if args.no_cache {
         spec.cache_dir = None;

@@ -68,16 +68,19 @@ pub fn test_plugin(name: &str) -> PathBuf {
 pub fn motion_data() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = target_dir()
-            .join("test-data")
-            .join(format!("motion-{}", std::process::id()));
         let spec = scivid::data::synth::MotionSpec {
             train: 256,
             val: 64,
             test: 64,
             seed: 7,
         };
-        scivid::data::synth::write_motion(&dir, &spec).expect("write motion data");
+        let version = scivid::data::synth::GENERATOR_VERSION;
+        let dir = target_dir()
+            .join("test-data")
+            .join(format!("motion-v{version}-seed7"));
+        if !scivid::data::synth::is_complete(&dir, &spec) {
+            scivid::data::synth::write_motion(&dir, &spec).expect("write motion data");
+        }
         dir
     })
     .clone()

@@ -86,3 +86,42 @@ fn a_run_whose_only_head_cuts_the_graph_reports_it_instead_of_crashing() {
     );
     assert!(results.tasks[0].control.contains_key("test"));
 }
+
+#[test]
+fn budgets_can_be_set_for_one_plugin_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::common::motion_data();
+    let bad = format!("bad={}", test_plugin("hostile-loop").display());
+    let (code, out, err) = crate::common::scivid(
+        &[
+            "run",
+            "--data",
+            data.to_str().unwrap(),
+            "--readout",
+            "good=linear:pool=flatten",
+            "--readout",
+            &bad,
+            "--budget-for",
+            "bad:fuel=200000000,wall_ms=60000",
+            "--steps",
+            "5",
+            "--quiet",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        code, 2,
+        "a failed head makes the exit code 2:\n{out}\n{err}"
+    );
+    assert!(
+        out.contains("head `bad` failed: plugin `hostile-loop`: forward: exceeded its fuel budget (200000000 units"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| test | good |"),
+        "the other head finished:\n{out}"
+    );
+    let (code, _, err) = crate::common::scivid(&["run", "--budget-for", "bad:speed=1"], dir.path());
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown budget `speed`"), "{err}");
+}

@@ -25,6 +25,18 @@ pub enum PluginRef {
 }
 
 impl PluginRef {
+    /// The name a user calls it by: the built-in name or the file stem.
+    pub fn name(&self) -> String {
+        match self {
+            PluginRef::Builtin(n) => n.clone(),
+            PluginRef::File(p) => p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("plugin")
+                .to_string(),
+        }
+    }
+
     pub fn parse(s: &str) -> Self {
         if s.ends_with(".wasm") || s.contains('/') {
             PluginRef::File(PathBuf::from(s))
@@ -118,6 +130,8 @@ pub struct RunSpec {
     pub steps: Option<u32>,
     pub batch_size: Option<u32>,
     pub budgets: Budgets,
+    /// Budgets for one plugin, by task name or head label (override `budgets`).
+    pub plugin_budgets: Vec<(String, Budgets)>,
     pub cache_dir: Option<PathBuf>,
     /// Show progress bars.
     pub progress: bool,
@@ -137,9 +151,20 @@ impl RunSpec {
             steps: None,
             batch_size: None,
             budgets: Budgets::default(),
+            plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
             progress: true,
         }
+    }
+
+    /// The budgets of the plugin called `name` (a task name or head label).
+    pub fn budgets_for(&self, name: &str) -> &Budgets {
+        self.plugin_budgets
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b)
+            .unwrap_or(&self.budgets)
     }
 
     pub fn default_heads() -> Vec<HeadSpec> {
@@ -289,7 +314,12 @@ fn run_task(
     heads: &[(HeadSpec, LoadedComponent)],
 ) -> Result<TaskResult> {
     let data = dataset_for(spec, task_ref)?;
-    let mut task = rt.instantiate_task(component, Some(&data), spec.seed, &spec.budgets)?;
+    let mut task = rt.instantiate_task(
+        component,
+        Some(&data),
+        spec.seed,
+        spec.budgets_for(&task_ref.name()),
+    )?;
     let info = task.info.clone();
     let splits = task.splits()?;
     let mut protocol = info.protocol;

@@ -77,7 +77,7 @@ pub fn train(
         };
         let seed = spec.seed.wrapping_add(1 + i as u64);
         let plugin = rt
-            .instantiate_readout(c, seed, &spec.budgets)
+            .instantiate_readout(c, seed, spec.budgets_for(&h.label))
             .map_err(|e| format!("{e:#}"))
             .and_then(|mut p| {
                 p.init(&h.config, features, &task.info.target_shape)

@@ -70,7 +70,7 @@ impl PluginState {
             return Err(wasmtime::Error::new(BudgetExceeded {
                 budget: "host-op",
                 detail: format!(
-                    "more than {} tensor ops in one call (raise it with --budget-ops)",
+                    "more than {} tensor ops in one call (raise it with --budget-ops, or --budget-for NAME:ops=N)",
                     self.budget.max_ops_per_call
                 ),
             }));
@@ -93,7 +93,7 @@ impl PluginState {
             return Err(wasmtime::Error::new(BudgetExceeded {
                 budget: "tensor-bytes",
                 detail: format!(
-                    "holding {} bytes of host tensors plus {bytes} more exceeds {} (raise it with --budget-tensor-bytes)",
+                    "holding {} bytes of host tensors plus {bytes} more exceeds {} (raise it with --budget-tensor-bytes, or --budget-for NAME:tensor_bytes=N)",
                     self.budget.live_bytes, self.budget.max_bytes
                 ),
             }));
@@ -132,7 +132,9 @@ impl PluginState {
             Ok(t) => Ok(Ok(self.put(t)?)),
             Err(e) if e.over_budget => Err(wasmtime::Error::new(BudgetExceeded {
                 budget: "tensor-bytes",
-                detail: format!("{e} (raise it with --budget-tensor-bytes)"),
+                detail: format!(
+                    "{e} (raise it with --budget-tensor-bytes, or --budget-for NAME:tensor_bytes=N)"
+                ),
             })),
             Err(e) => Ok(Err(e.to_string())),
         }

@@ -110,13 +110,13 @@ impl Guarded {
         match e.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => {
                 return format!(
-                    "exceeded its fuel budget ({} units per call; raise it with --budget-fuel)",
+                    "exceeded its fuel budget ({} units per call; raise it with --budget-fuel, or --budget-for NAME:fuel=N)",
                     b.fuel_per_call
                 );
             }
             Some(Trap::Interrupt) => {
                 return format!(
-                    "exceeded its wall-time budget ({} ms per call; raise it with --budget-wall-ms)",
+                    "exceeded its wall-time budget ({} ms per call; raise it with --budget-wall-ms, or --budget-for NAME:wall_ms=N)",
                     b.wall_ms_per_call
                 );
             }
@@ -128,7 +128,7 @@ impl Guarded {
             || text.contains("resource limit exceeded")
         {
             return format!(
-                "exceeded its memory budget ({} bytes of linear memory; raise it with --budget-memory)",
+                "exceeded its memory budget ({} bytes of linear memory; raise it with --budget-memory, or --budget-for NAME:memory=N)",
                 b.memory_bytes
             );
         }

@@ -47,6 +47,30 @@ impl Default for Budgets {
     }
 }
 
+impl Budgets {
+    /// These budgets with `key=value` overrides (`fuel`, `wall_ms`,
+    /// `memory`, `tensor_bytes`, `ops`); an unknown key is an error.
+    pub fn with_overrides(&self, overrides: &[(String, String)]) -> anyhow::Result<Budgets> {
+        let mut b = self.clone();
+        for (k, v) in overrides {
+            let n: u64 = v
+                .parse()
+                .map_err(|_| anyhow::anyhow!("budget `{k}`: `{v}` is not a whole number"))?;
+            match k.as_str() {
+                "fuel" => b.fuel_per_call = n,
+                "wall_ms" => b.wall_ms_per_call = n,
+                "memory" => b.memory_bytes = n as usize,
+                "tensor_bytes" => b.tensor_bytes = n,
+                "ops" => b.ops_per_call = n,
+                other => anyhow::bail!(
+                    "unknown budget `{other}` (known: fuel, wall_ms, memory, tensor_bytes, ops)"
+                ),
+            }
+        }
+        Ok(b)
+    }
+}
+
 /// The state of one plugin instance's store.
 pub struct PluginState {
     /// The plugin's name, for error messages.
