@@ -2,6 +2,7 @@
 
 mod common;
 mod contract;
+mod faults;
 mod ops;
 mod sandbox;
 mod security;
