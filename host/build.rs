@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (plugin name, crate name) of every built-in plugin.
-const BUILTINS: &[(&str, &str)] = &[("motion", "motion"), ("linear", "linear")];
+const BUILTINS: &[(&str, &str)] = &[
+    ("motion", "motion"),
+    ("linear", "linear"),
+    ("attention", "attention"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());

@@ -157,6 +157,10 @@ impl Tensor {
     pub fn log_softmax(&self, axis: u32) -> Result<Tensor> {
         wrap(self.0.log_softmax(axis))
     }
+    /// Inverted dropout (seeded by the run); call it only when training.
+    pub fn dropout(&self, rate: f32) -> Result<Tensor> {
+        wrap(self.0.dropout(rate))
+    }
     pub fn layer_norm(
         &self,
         weight: Option<&Tensor>,

@@ -4,6 +4,7 @@ mod common;
 mod contract;
 mod faults;
 mod ops;
+mod readouts;
 mod sandbox;
 mod security;
 mod slice;

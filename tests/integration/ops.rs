@@ -329,3 +329,30 @@ fn bad_shapes_are_errors_not_panics() {
             .over_budget
     );
 }
+
+#[test]
+fn dropout_is_seeded_scales_kept_values_and_has_the_masked_gradient() {
+    use rand::SeedableRng;
+    let o = ops();
+    let x = t(vec![1.0; 10_000], &[100, 100]);
+    let y = o
+        .dropout(&x, 0.3, &mut rand::rngs::StdRng::seed_from_u64(1))
+        .unwrap()
+        .to_vec();
+    let zeros = y.iter().filter(|v| **v == 0.0).count() as f64 / y.len() as f64;
+    assert!((zeros - 0.3).abs() < 0.02, "dropped fraction {zeros}");
+    assert!(y.iter().all(|v| *v == 0.0 || (*v - 1.0 / 0.7).abs() < 1e-6));
+    let again = o
+        .dropout(&x, 0.3, &mut rand::rngs::StdRng::seed_from_u64(1))
+        .unwrap()
+        .to_vec();
+    assert_eq!(y, again, "same seed, same mask");
+    assert!(
+        o.dropout(&x, 1.0, &mut rand::rngs::StdRng::seed_from_u64(1))
+            .is_err()
+    );
+    gradcheck("dropout", vec![rand_t(&[3, 4], 40)], |o, x| {
+        o.dropout(&x[0], 0.5, &mut rand::rngs::StdRng::seed_from_u64(9))
+            .unwrap()
+    });
+}

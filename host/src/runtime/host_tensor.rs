@@ -325,6 +325,16 @@ impl HostTensor for PluginState {
     fn log_softmax(&mut self, h: Handle, axis: u32) -> OpResult {
         self.with1(h, |o, a| o.log_softmax(a, axis))
     }
+    fn dropout(&mut self, h: Handle, rate: f32) -> OpResult {
+        self.tick()?;
+        let a = self.get(&h)?;
+        let ops = self.ops();
+        if let Err(e) = ops.check_result("dropout", a.shape()) {
+            return self.finish(Err(e));
+        }
+        let r = ops.dropout(&a, rate, &mut self.rng);
+        self.finish(r)
+    }
     fn layer_norm(
         &mut self,
         h: Handle,

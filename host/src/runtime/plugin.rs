@@ -561,6 +561,26 @@ impl ReadoutPlugin {
         &self.g.store.data().params.params
     }
 
+    /// Set one parameter's value by name (loading weights); the shape must match.
+    pub fn set_param(&mut self, name: &str, value: DynTensor) -> Result<(), PluginError> {
+        let params = &mut self.g.store.data_mut().params.params;
+        let Some(p) = params.iter_mut().find(|p| p.name == name) else {
+            let known: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
+            let msg = format!("no parameter `{name}` (has: {})", known.join(", "));
+            return Err(self.g.err("set param", msg, false));
+        };
+        if p.value.shape() != value.shape() {
+            let msg = format!(
+                "parameter `{name}` has shape {:?}, the value {:?}",
+                p.value.shape(),
+                value.shape()
+            );
+            return Err(self.g.err("set param", msg, false));
+        }
+        p.value = value.require_grad_leaf();
+        Ok(())
+    }
+
     /// Replace parameter values after an optimiser step (same shapes).
     pub fn set_param_values(&mut self, values: Vec<DynTensor>) {
         let params = &mut self.g.store.data_mut().params.params;

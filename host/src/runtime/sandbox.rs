@@ -81,6 +81,8 @@ pub struct PluginState {
     pub(crate) budget: TensorBudget,
     pub(crate) params: ParamStore,
     pub(crate) device: Device,
+    /// Random numbers for host ops (dropout), seeded by the run.
+    pub(crate) rng: rand::rngs::StdRng,
     /// What the plugin wrote to stderr (panic messages), kept for errors.
     pub(crate) stderr: MemoryOutputPipe,
 }
@@ -161,6 +163,7 @@ impl PluginState {
             budget: TensorBudget::new(budgets.tensor_bytes, budgets.ops_per_call),
             params: ParamStore::new(seed),
             device,
+            rng: rand::rngs::StdRng::seed_from_u64(seed ^ 0xd0_0d),
             stderr,
         })
     }

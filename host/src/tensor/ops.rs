@@ -423,6 +423,34 @@ impl Ops {
         ))
     }
 
+    /// Inverted dropout with a keep-mask drawn from `rng`.
+    pub fn dropout(&self, a: &DynTensor, rate: f32, rng: &mut impl rand::RngExt) -> R {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(OpError::new(
+                "dropout",
+                format!("rate {rate} is not in [0, 1)"),
+            ));
+        }
+        if rate == 0.0 {
+            return Ok(a.clone());
+        }
+        let keep = 1.0 - rate;
+        let mask: Vec<f32> = (0..a.numel())
+            .map(|_| {
+                if rng.random::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = DynTensor::from_vec(mask, a.shape(), &self.device)?;
+        Ok(DynTensor::from_padded(
+            a.value().clone().mul(mask.value().clone()),
+            a.shape().to_vec(),
+        ))
+    }
+
     /// LayerNorm over the last dim (biased variance, as PyTorch and flax).
     pub fn layer_norm(
         &self,
