@@ -93,7 +93,7 @@ impl Readout for Attention {
         let dropout: f32 = config.parse_or("dropout", 0.0)?;
         let queries: u32 = config.parse_or("queries", 1)?;
         let eps: f32 = config.parse_or("eps", 1e-6)?;
-        if heads == 0 || width % heads != 0 {
+        if heads == 0 || !width.is_multiple_of(heads) {
             bail!("width {width} must be a positive multiple of heads {heads}");
         }
         if !(0.0..1.0).contains(&dropout) || queries == 0 {
