@@ -15,7 +15,7 @@ use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin, 
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A plugin named by the user: a built-in name or a `.wasm` path.
 #[derive(Debug, Clone, PartialEq)]
@@ -422,9 +422,4 @@ pub(crate) fn chunk_rows(t: &DynTensor, size: usize) -> Vec<DynTensor> {
         .step_by(size.max(1))
         .map(|s| t.select_rows(&(s..(s + size).min(n)).collect::<Vec<_>>()))
         .collect()
-}
-
-/// Where results go by default.
-pub fn default_out_dir() -> &'static Path {
-    Path::new("scivid-out")
 }

@@ -142,7 +142,7 @@ impl PluginState {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }));
         if let Some(dir) = dataset {
-            b.preopened_dir(dir, scivid_data_dir(), FsPerms::ReadOnly)
+            b.preopened_dir(dir, DATA_DIR, FsPerms::ReadOnly)
                 .map_err(|e| {
                     anyhow::anyhow!("cannot open dataset directory {}: {e}", dir.display())
                 })?;
@@ -169,7 +169,5 @@ impl PluginState {
     }
 }
 
-/// Where the dataset directory appears inside the sandbox.
-pub fn scivid_data_dir() -> &'static str {
-    "/data"
-}
+/// Where the dataset directory appears inside the sandbox (the SDK's `DATA_DIR`).
+pub const DATA_DIR: &str = "/data";
