@@ -3,6 +3,7 @@
 
 use crate::pipeline::{self, HeadSpec, PluginRef, RunSpec};
 use crate::runtime::{Budgets, PluginKind, Runtime, builtin};
+use crate::spec::RunConfig;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,29 +33,42 @@ pub enum Command {
 
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
+    /// Run spec file (TOML); flags given here override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Print the resolved run spec (TOML) and exit without running.
+    #[arg(long)]
+    pub print_config: bool,
     /// Task plugin: a built-in name or a .wasm file (repeatable).
     #[arg(long = "task")]
     pub tasks: Vec<String>,
     /// Readout head: [LABEL=]PLUGIN[:key=value,...] (repeatable), e.g. `flat=linear:pool=flatten`.
     #[arg(long = "readout")]
     pub readouts: Vec<String>,
-    /// Backbone name.
-    #[arg(long, default_value = "pixel")]
-    pub backbone: String,
+    /// Backbone name [default: pixel].
+    #[arg(long)]
+    pub backbone: Option<String>,
     /// Dataset directory (granted read-only to the task plugins).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Output directory for results.json.
-    #[arg(long, default_value = "scivid-out")]
-    pub out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Override the task's number of training steps.
+    /// Output directory for results.json [default: scivid-out].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed for sampling, initialisation, dropout and the plugins' randomness [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the tasks' number of training steps.
     #[arg(long)]
     pub steps: Option<u32>,
-    /// Override the task's batch size.
+    /// Override the tasks' batch size.
     #[arg(long)]
     pub batch_size: Option<u32>,
+    /// Override the tasks' peak learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+    /// Smoke run: every schedule (steps, warmup) divided by 10.
+    #[arg(long)]
+    pub quick: bool,
     #[command(flatten)]
     pub budgets: BudgetArgs,
     /// Do not cache compiled plugins or generated data on disk.
@@ -90,15 +104,18 @@ pub struct BudgetArgs {
 }
 
 impl BudgetArgs {
-    pub fn resolve(&self) -> Budgets {
-        let d = Budgets::default();
-        Budgets {
-            fuel_per_call: self.budget_fuel.unwrap_or(d.fuel_per_call),
-            wall_ms_per_call: self.budget_wall_ms.unwrap_or(d.wall_ms_per_call),
-            memory_bytes: self.budget_memory.unwrap_or(d.memory_bytes),
-            tensor_bytes: self.budget_tensor_bytes.unwrap_or(d.tensor_bytes),
-            ops_per_call: self.budget_ops.unwrap_or(d.ops_per_call),
-        }
+    /// The budgets given on the command line, as `key=value` overrides.
+    pub fn overrides(&self) -> Vec<(String, String)> {
+        [
+            ("fuel", self.budget_fuel),
+            ("wall_ms", self.budget_wall_ms),
+            ("memory", self.budget_memory.map(|m| m as u64)),
+            ("tensor_bytes", self.budget_tensor_bytes),
+            ("ops", self.budget_ops),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+        .collect()
     }
 }
 
@@ -143,11 +160,7 @@ pub enum PluginsCommand {
 /// Run the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        None => run_eval(RunArgs {
-            out: PathBuf::from("scivid-out"),
-            backbone: "pixel".into(),
-            ..Default::default()
-        }),
+        None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
         Some(Command::Data(DataCommand::Synth(SynthCommand::Motion {
             out,
@@ -201,8 +214,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-fn run_eval(args: RunArgs) -> Result<i32> {
-    let mut spec = RunSpec::default_run(args.out.clone());
+/// Defaults, then the spec file, then the flags.
+fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
+    let config = match &args.config {
+        Some(path) => RunConfig::load(path)?,
+        None => RunConfig::default(),
+    };
+    let mut spec = config.to_spec()?;
     if !args.tasks.is_empty() {
         spec.tasks = args.tasks.iter().map(|t| PluginRef::parse(t)).collect();
     }
@@ -213,12 +231,23 @@ fn run_eval(args: RunArgs) -> Result<i32> {
             .map(|r| HeadSpec::parse(r))
             .collect::<Result<_>>()?;
     }
-    spec.backbone = args.backbone;
-    spec.data = args.data;
-    spec.seed = args.seed;
-    spec.steps = args.steps;
-    spec.batch_size = args.batch_size;
-    spec.budgets = args.budgets.resolve();
+    if let Some(b) = &args.backbone {
+        spec.backbone = b.clone();
+    }
+    if let Some(d) = &args.data {
+        spec.data = Some(d.clone());
+    }
+    if let Some(o) = &args.out {
+        spec.out = o.clone();
+    }
+    if let Some(s) = args.seed {
+        spec.seed = s;
+    }
+    spec.protocol.steps = args.steps.or(spec.protocol.steps);
+    spec.protocol.batch_size = args.batch_size.or(spec.protocol.batch_size);
+    spec.protocol.learning_rate = args.learning_rate.or(spec.protocol.learning_rate);
+    spec.quick |= args.quick;
+    spec.budgets = spec.budgets.with_overrides(&args.budgets.overrides())?;
     for item in &args.budgets.budget_for {
         let (name, kvs) = item
             .split_once(':')
@@ -240,6 +269,15 @@ fn run_eval(args: RunArgs) -> Result<i32> {
     if args.no_cache {
         spec.cache_dir = None;
     }
+    Ok(spec)
+}
+
+fn run_eval(args: RunArgs) -> Result<i32> {
+    let spec = resolve_spec(&args)?;
+    if args.print_config {
+        print!("{}", print_config(&spec)?);
+        return Ok(0);
+    }
     let results = pipeline::run(&spec)?;
     print!("{}", results.markdown());
     println!("results: {}", spec.out.join("results.json").display());
@@ -248,6 +286,33 @@ fn run_eval(args: RunArgs) -> Result<i32> {
         .iter()
         .any(|t| t.error.is_some() || t.heads.iter().any(|h| h.error.is_some()));
     Ok(if failed { 2 } else { 0 })
+}
+
+/// The resolved spec as TOML, with each task's resolved protocol as comments.
+fn print_config(spec: &RunSpec) -> Result<String> {
+    let mut out =
+        String::from("# scivid run spec, resolved (defaults, then the spec file, then flags)\n");
+    out.push_str(&RunConfig::resolved(spec).to_toml());
+    let rt = Runtime::new(spec.cache_dir.clone())?;
+    for t in &spec.tasks {
+        let c = t.load(&rt)?;
+        let task = rt.instantiate_task(&c, None, spec.seed, &spec.budgets)?;
+        let mut p = task.info.protocol;
+        spec.protocol.apply(&mut p, spec.quick);
+        out.push_str(&format!(
+            "# task `{}` runs with: steps = {}, batch_size = {}, learning_rate = {}, warmup_steps = {}, \
+             final_learning_rate = {}, weight_decay = {}, clip_norm = {}\n",
+            task.info.name,
+            p.steps,
+            p.batch_size,
+            p.learning_rate,
+            p.warmup_steps,
+            p.final_learning_rate,
+            p.weight_decay,
+            p.clip_norm.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+        ));
+    }
+    Ok(out)
 }
 
 /// Everything `plugins inspect` shows, as JSON.

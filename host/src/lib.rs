@@ -13,5 +13,6 @@ pub mod data;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;
+pub mod spec;
 pub mod tensor;
 pub mod train;

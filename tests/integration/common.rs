@@ -92,7 +92,7 @@ pub fn quick_spec(out: &Path, heads: &[&str], steps: u32) -> RunSpec {
     spec.tasks = vec![PluginRef::Builtin("motion".into())];
     spec.heads = heads.iter().map(|h| HeadSpec::parse(h).unwrap()).collect();
     spec.data = Some(motion_data());
-    spec.steps = Some(steps);
+    spec.protocol.steps = Some(steps);
     spec.progress = false;
     spec.cache_dir = Some(target_dir().join("test-cache"));
     spec

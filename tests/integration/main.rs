@@ -8,4 +8,5 @@ mod readouts;
 mod sandbox;
 mod security;
 mod slice;
+mod spec_file;
 mod third_party;

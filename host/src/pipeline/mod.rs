@@ -116,6 +116,51 @@ impl HeadSpec {
     }
 }
 
+/// Overrides of a task's protocol defaults (unset fields keep the task's).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolOverrides {
+    pub steps: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub learning_rate: Option<f32>,
+    pub warmup_steps: Option<u32>,
+    pub final_learning_rate: Option<f32>,
+    pub weight_decay: Option<f32>,
+    pub clip_norm: Option<f32>,
+}
+
+impl ProtocolOverrides {
+    /// The protocol a task runs with: its defaults, these overrides, then
+    /// `quick` (steps and warmup divided by 10, at least 1).
+    pub fn apply(&self, p: &mut crate::runtime::bindings::Protocol, quick: bool) {
+        if let Some(v) = self.steps {
+            p.steps = v;
+        }
+        if let Some(v) = self.batch_size {
+            p.batch_size = v;
+        }
+        if let Some(v) = self.learning_rate {
+            p.learning_rate = v;
+        }
+        if let Some(v) = self.warmup_steps {
+            p.warmup_steps = v;
+        }
+        if let Some(v) = self.final_learning_rate {
+            p.final_learning_rate = v;
+        }
+        if let Some(v) = self.weight_decay {
+            p.weight_decay = v;
+        }
+        if self.clip_norm.is_some() {
+            p.clip_norm = self.clip_norm;
+        }
+        if quick {
+            p.steps = p.steps.div_ceil(10).max(1);
+            p.warmup_steps = p.warmup_steps.div_ceil(10);
+        }
+    }
+}
+
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -127,8 +172,10 @@ pub struct RunSpec {
     pub data: Option<PathBuf>,
     pub out: PathBuf,
     pub seed: u64,
-    pub steps: Option<u32>,
-    pub batch_size: Option<u32>,
+    /// Overrides of every task's protocol defaults.
+    pub protocol: ProtocolOverrides,
+    /// Scale the schedule down (steps and warmup / 10) for a smoke run.
+    pub quick: bool,
     pub budgets: Budgets,
     /// Budgets for one plugin, by task name or head label (override `budgets`).
     pub plugin_budgets: Vec<(String, Budgets)>,
@@ -148,8 +195,8 @@ impl RunSpec {
             data: None,
             out,
             seed: 0,
-            steps: None,
-            batch_size: None,
+            protocol: ProtocolOverrides::default(),
+            quick: false,
             budgets: Budgets::default(),
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
@@ -323,12 +370,7 @@ fn run_task(
     let info = task.info.clone();
     let splits = task.splits()?;
     let mut protocol = info.protocol;
-    if let Some(s) = spec.steps {
-        protocol.steps = s;
-    }
-    if let Some(b) = spec.batch_size {
-        protocol.batch_size = b;
-    }
+    spec.protocol.apply(&mut protocol, spec.quick);
     let input = info.input;
     let fshape = backbone.feature_shape(
         input.frames as usize,

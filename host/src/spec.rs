@@ -1,0 +1,259 @@
+//! The run spec file (`scivid run --config run.toml`): a TOML description of
+//! a whole run. Values resolve in this order: built-in defaults, then the
+//! file, then command-line flags. Relative paths in a file are relative to
+//! the file's folder. `--print-config` writes the resolved spec back as TOML
+//! that loads to the same run.
+
+use crate::pipeline::{HeadSpec, PluginRef, ProtocolOverrides, RunSpec};
+use crate::runtime::Budgets;
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The file's schema. Every field is optional; unknown keys are errors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub backbone: Option<String>,
+    pub seed: Option<u64>,
+    pub out: Option<PathBuf>,
+    /// Dataset directory for the tasks (the built-in `motion` makes its own).
+    pub data: Option<PathBuf>,
+    /// `cached`: features extracted once, no augmentation.
+    pub mode: Option<String>,
+    /// Scale every schedule down by 10 for a smoke run.
+    pub quick: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readouts: Vec<ReadoutEntry>,
+    #[serde(default)]
+    pub protocol: ProtocolOverrides,
+    #[serde(default)]
+    pub budgets: BudgetTable,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskEntry {
+    /// A built-in name or a `.wasm` path.
+    pub plugin: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadoutEntry {
+    /// The head's name in results (default: the plugin's name).
+    pub label: Option<String>,
+    /// A built-in name or a `.wasm` path.
+    pub plugin: String,
+    /// Options passed to the readout's `init`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, toml::Value>,
+}
+
+/// Budget values by key (the keys of `--budget-for`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetKeys {
+    pub fuel: Option<u64>,
+    pub wall_ms: Option<u64>,
+    pub memory: Option<u64>,
+    pub tensor_bytes: Option<u64>,
+    pub ops: Option<u64>,
+}
+
+impl BudgetKeys {
+    fn pairs(&self) -> Vec<(String, String)> {
+        [
+            ("fuel", self.fuel),
+            ("wall_ms", self.wall_ms),
+            ("memory", self.memory),
+            ("tensor_bytes", self.tensor_bytes),
+            ("ops", self.ops),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+        .collect()
+    }
+
+    fn from_budgets(b: &Budgets) -> Self {
+        BudgetKeys {
+            fuel: Some(b.fuel_per_call),
+            wall_ms: Some(b.wall_ms_per_call),
+            memory: Some(b.memory_bytes as u64),
+            tensor_bytes: Some(b.tensor_bytes),
+            ops: Some(b.ops_per_call),
+        }
+    }
+}
+
+/// `[budgets]` for every plugin, and `[budgets.for.NAME]` for one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetTable {
+    #[serde(flatten)]
+    pub all: BudgetKeys,
+    #[serde(default, rename = "for", skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_plugin: BTreeMap<String, BudgetKeys>,
+}
+
+impl RunConfig {
+    /// Read a spec file; errors name the file and the offending key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read run spec {}", path.display()))?;
+        let mut c: RunConfig = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("run spec {}: {}", path.display(), e.message()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        c.rebase(base);
+        Ok(c)
+    }
+
+    /// Make relative paths relative to `base` (the spec file's folder).
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(p) = self.out.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.data.as_mut() {
+            fix(p);
+        }
+        let fix_plugin = |s: &mut String| {
+            if let PluginRef::File(p) = PluginRef::parse(s)
+                && p.is_relative()
+            {
+                *s = base.join(p).display().to_string();
+            }
+        };
+        self.tasks
+            .iter_mut()
+            .for_each(|t| fix_plugin(&mut t.plugin));
+        self.readouts
+            .iter_mut()
+            .for_each(|r| fix_plugin(&mut r.plugin));
+    }
+
+    /// The run this spec describes, on top of the defaults.
+    pub fn to_spec(&self) -> Result<RunSpec> {
+        let mut spec = RunSpec::default_run(
+            self.out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("scivid-out")),
+        );
+        if let Some(m) = &self.mode
+            && m != "cached"
+        {
+            bail!(
+                "mode `{m}`: only `cached` (features extracted once, no augmentation) is available so far"
+            );
+        }
+        if let Some(b) = &self.backbone {
+            spec.backbone = b.clone();
+        }
+        if let Some(s) = self.seed {
+            spec.seed = s;
+        }
+        spec.data = self.data.clone();
+        spec.quick = self.quick.unwrap_or(false);
+        if !self.tasks.is_empty() {
+            spec.tasks = self
+                .tasks
+                .iter()
+                .map(|t| PluginRef::parse(&t.plugin))
+                .collect();
+        }
+        if !self.readouts.is_empty() {
+            spec.heads = self
+                .readouts
+                .iter()
+                .map(|r| {
+                    let plugin = PluginRef::parse(&r.plugin);
+                    let label = r.label.clone().unwrap_or_else(|| plugin.name());
+                    let config = r
+                        .config
+                        .iter()
+                        .map(|(k, v)| (k.clone(), toml_scalar(v)))
+                        .collect();
+                    HeadSpec {
+                        label,
+                        plugin,
+                        config,
+                    }
+                })
+                .collect();
+        }
+        spec.protocol = self.protocol.clone();
+        spec.budgets = Budgets::default()
+            .with_overrides(&self.budgets.all.pairs())
+            .context("[budgets]")?;
+        for (name, keys) in &self.budgets.per_plugin {
+            let b = spec
+                .budgets
+                .with_overrides(&keys.pairs())
+                .with_context(|| format!("[budgets.for.{name}]"))?;
+            spec.plugin_budgets.push((name.clone(), b));
+        }
+        Ok(spec)
+    }
+
+    /// The fully resolved spec of `spec`, as a file would state it.
+    pub fn resolved(spec: &RunSpec) -> RunConfig {
+        let name = |p: &PluginRef| match p {
+            PluginRef::Builtin(n) => n.clone(),
+            PluginRef::File(f) => f.display().to_string(),
+        };
+        RunConfig {
+            backbone: Some(spec.backbone.clone()),
+            seed: Some(spec.seed),
+            out: Some(spec.out.clone()),
+            data: spec.data.clone(),
+            mode: Some("cached".into()),
+            quick: Some(spec.quick),
+            tasks: spec
+                .tasks
+                .iter()
+                .map(|t| TaskEntry { plugin: name(t) })
+                .collect(),
+            readouts: spec
+                .heads
+                .iter()
+                .map(|h| ReadoutEntry {
+                    label: Some(h.label.clone()),
+                    plugin: name(&h.plugin),
+                    config: h
+                        .config
+                        .iter()
+                        .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                        .collect(),
+                })
+                .collect(),
+            protocol: spec.protocol.clone(),
+            budgets: BudgetTable {
+                all: BudgetKeys::from_budgets(&spec.budgets),
+                per_plugin: spec
+                    .plugin_budgets
+                    .iter()
+                    .map(|(n, b)| (n.clone(), BudgetKeys::from_budgets(b)))
+                    .collect(),
+            },
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a run spec serialises")
+    }
+}
+
+/// A TOML value as the string a readout's config parser receives.
+fn toml_scalar(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
