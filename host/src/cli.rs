@@ -19,6 +19,8 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Built once per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run an evaluation (default: built-in motion task, pixel backbone, linear heads).
