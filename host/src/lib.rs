@@ -8,6 +8,7 @@
 //! (JSON and Markdown results). [`cli`] is the command line.
 
 pub mod backbone;
+pub mod cache;
 pub mod cli;
 pub mod data;
 pub mod pipeline;

@@ -106,6 +106,10 @@ fn bad_input_gets_one_clear_line() {
         &["run", "--readout", "motion", "--data", data],
         "is a task plugin, not a readout",
     );
+    assert_one_line_error(
+        &["run", "--readout", "linear", "--readout", "linear", "--data", data],
+        "readout label `linear` is given twice",
+    );
 }
 
 #[test]

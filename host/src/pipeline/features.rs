@@ -1,9 +1,11 @@
-//! Frozen-feature extraction: decode clips in batches, run the backbone,
-//! gather features [N, T, N_tok, D] for the readouts.
+//! Frozen-feature extraction: for each clip, the feature cache first; the
+//! clips it lacks are decoded and run through the backbone in batches, and
+//! their features cached. Gathers features [N, T, N_tok, D] for the readouts.
 
 use crate::backbone::Backbone;
+use crate::cache::{FeatureCache, Lookup};
 use crate::data::clips;
-use crate::runtime::bindings::{ClipSpec, InputSpec};
+use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec};
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -12,20 +14,33 @@ use std::path::Path;
 
 const BATCH: usize = 16;
 
+/// Features of one split and how they were obtained.
+pub struct Extracted {
+    pub features: DynTensor,
+    pub computed: usize,
+    pub cached: usize,
+}
+
 pub fn extract(
     backbone: &dyn Backbone,
+    cache: Option<&FeatureCache>,
     root: &Path,
     clips: &[ClipSpec],
     input: &InputSpec,
     split: &str,
     progress: bool,
-) -> Result<DynTensor> {
+) -> Result<Extracted> {
     let device = Device::flex();
     let (t, h, w) = (
         input.frames as usize,
         input.height as usize,
         input.width as usize,
     );
+    let shape = backbone.feature_shape(t, h, w)?;
+    let per_clip = shape.time * shape.tokens() * shape.dim;
+    let input_key = format!("{t}x{h}x{w}x{}", input.channels);
+    let describe = backbone.describe();
+
     let bar = if progress {
         ProgressBar::new(clips.len() as u64)
     } else {
@@ -39,21 +54,91 @@ pub fn extract(
         .progress_chars("=> "),
     );
     bar.set_prefix(format!("extract {split}"));
-    let mut parts: Vec<Tensor<4>> = vec![];
-    for batch in clips.chunks(BATCH) {
-        let mut data = Vec::with_capacity(batch.len() * t * h * w * 3);
-        for clip in batch {
-            data.extend(
-                clips::decode(root, clip, input).with_context(|| format!("clip `{}`", clip.id))?,
-            );
+    let start = std::time::Instant::now();
+
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; clips.len()];
+    let mut keys: Vec<Option<String>> = vec![None; clips.len()];
+    let (mut computed, mut cached) = (0, 0);
+    for (b, batch) in clips.chunks(BATCH).enumerate() {
+        let mut missing = vec![];
+        for (j, clip) in batch.iter().enumerate() {
+            let i = b * BATCH + j;
+            if let Some(cache) = cache {
+                let FrameSource::NpyVideo(rel) = &clip.source;
+                let path = clips::resolve_inside(root, rel)
+                    .with_context(|| format!("clip `{}`", clip.id))?;
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let key = FeatureCache::key(&describe, &input_key, &clip.frame_indices, &bytes);
+                match cache.get(&key, per_clip) {
+                    Lookup::Hit(v) => {
+                        out[i] = Some(v);
+                        cached += 1;
+                        continue;
+                    }
+                    Lookup::Corrupt(why) => {
+                        bar.suspend(|| {
+                            eprintln!("warning: corrupt feature cache entry recomputed: {why}")
+                        });
+                    }
+                    Lookup::Miss => {}
+                }
+                keys[i] = Some(key);
+            }
+            missing.push(i);
         }
-        let video =
-            Tensor::<5>::from_data(TensorData::new(data, [batch.len(), t, h, w, 3]), &device);
-        parts.push(backbone.forward(video)?);
+        if !missing.is_empty() {
+            let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
+            for &i in &missing {
+                let clip = &clips[i];
+                data.extend(
+                    clips::decode(root, clip, input)
+                        .with_context(|| format!("clip `{}`", clip.id))?,
+                );
+            }
+            let video =
+                Tensor::<5>::from_data(TensorData::new(data, [missing.len(), t, h, w, 3]), &device);
+            let feats = backbone.forward(video)?;
+            let values = feats
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            for (k, &i) in missing.iter().enumerate() {
+                let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
+                if let (Some(cache), Some(key)) = (cache, &keys[i]) {
+                    cache.put(key, &v).with_context(|| {
+                        format!(
+                            "cannot write the feature cache in {}",
+                            cache.dir().display()
+                        )
+                    })?;
+                }
+                out[i] = Some(v);
+                computed += 1;
+            }
+        }
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    let all = Tensor::cat(parts, 0);
+    if progress {
+        eprintln!(
+            "extract {split}: {} clips ({computed} computed, {cached} from the cache) in {:.1} s",
+            clips.len(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    let flat: Vec<f32> = out
+        .into_iter()
+        .flat_map(|v| v.expect("every clip filled"))
+        .collect();
+    let all = Tensor::<4>::from_data(
+        TensorData::new(flat, [clips.len(), shape.time, shape.tokens(), shape.dim]),
+        &crate::tensor::default_device(),
+    );
     // Features are constants for the readouts: autodiff-enabled, no grad.
-    Ok(DynTensor::from_burn(all).map(|v| v.autodiff()))
+    Ok(Extracted {
+        features: DynTensor::from_burn(all),
+        computed,
+        cached,
+    })
 }

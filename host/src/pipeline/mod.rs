@@ -15,7 +15,7 @@ use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin, 
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A plugin named by the user: a built-in name or a `.wasm` path.
 #[derive(Debug, Clone, PartialEq)]
@@ -283,6 +283,14 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         }
         tasks.push((t.clone(), c));
     }
+    for (i, h) in spec.heads.iter().enumerate() {
+        if spec.heads[..i].iter().any(|o| o.label == h.label) {
+            bail!(
+                "readout label `{}` is given twice; give each head its own label (LABEL=PLUGIN)",
+                h.label
+            );
+        }
+    }
     let mut heads = vec![];
     for h in &spec.heads {
         let c = h.plugin.load(&rt)?;
@@ -291,7 +299,24 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         }
         heads.push((h.clone(), c));
     }
+    let earlier = earlier_results(&results_path);
     for (task_ref, component) in &tasks {
+        let fingerprint = fingerprint(spec, backbone.as_ref(), component, &heads);
+        if let Some(done) = earlier
+            .iter()
+            .find(|t| t.fingerprint == fingerprint && finished(t))
+        {
+            if spec.progress {
+                eprintln!(
+                    "task {}: finished earlier with the same spec, reused from {}",
+                    done.task,
+                    results_path.display()
+                );
+            }
+            results.tasks.push(done.clone());
+            results.write_json(&results_path)?;
+            continue;
+        }
         // A bug on the host side must not take the other tasks down either.
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run_task(spec, &rt, backbone.as_ref(), task_ref, component, &heads)
@@ -308,6 +333,8 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
                 failed_task(component, format!("internal error (please report): {msg}"))
             }
         };
+        let mut result = result;
+        result.fingerprint = fingerprint;
         if let Some(e) = &result.error {
             eprintln!("task {} failed: {e}", result.task);
         }
@@ -317,9 +344,56 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
     Ok(results)
 }
 
+/// Task results of an earlier run in the same output directory.
+fn earlier_results(path: &Path) -> Vec<TaskResult> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return vec![];
+    };
+    match serde_json::from_str::<RunResults>(&text) {
+        Ok(r) => r.tasks,
+        Err(e) => {
+            eprintln!(
+                "warning: ignoring unreadable earlier results {}: {e}",
+                path.display()
+            );
+            vec![]
+        }
+    }
+}
+
+/// A result worth reusing: the task and every head finished.
+fn finished(t: &TaskResult) -> bool {
+    t.error.is_none() && t.heads.iter().all(|h| h.error.is_none())
+}
+
+/// Hash of everything that determines a task's result.
+fn fingerprint(
+    spec: &RunSpec,
+    backbone: &dyn Backbone,
+    task: &LoadedComponent,
+    heads: &[(HeadSpec, LoadedComponent)],
+) -> String {
+    use sha2::{Digest, Sha256};
+    let what = serde_json::json!({
+        "scivid": env!("CARGO_PKG_VERSION"),
+        "task": task.sha256,
+        "data": spec.data.as_ref().map(|d| d.display().to_string()),
+        "backbone": backbone.describe(),
+        "heads": heads.iter().map(|(h, c)| serde_json::json!({"label": h.label, "plugin": c.sha256, "config": h.config})).collect::<Vec<_>>(),
+        "protocol": spec.protocol,
+        "quick": spec.quick,
+        "seed": spec.seed,
+    });
+    Sha256::digest(what.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
     TaskResult {
         task: c.origin.clone(),
+        fingerprint: String::new(),
         plugin: c.origin.clone(),
         version: String::new(),
         sha256: c.sha256.clone(),
@@ -328,6 +402,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         higher_is_better: true,
         protocol: serde_json::Value::Null,
         error: Some(error),
+        features: serde_json::Value::Null,
         splits: vec![],
         control: BTreeMap::new(),
         heads: vec![],
@@ -379,11 +454,27 @@ fn run_task(
     )?;
 
     // Index and extract every split before training.
+    let cache = spec
+        .cache_dir
+        .as_ref()
+        .map(|d| crate::cache::FeatureCache::new(d.join("features")));
+    let (mut features_computed, mut features_cached) = (0, 0);
     let mut split_data = vec![];
     for split in &splits {
         let clips = task.index(split)?;
-        let feats = features::extract(backbone, &data, &clips, &input, split, spec.progress)
-            .with_context(|| format!("extracting features of split `{split}`"))?;
+        let got = features::extract(
+            backbone,
+            cache.as_ref(),
+            &data,
+            &clips,
+            &input,
+            split,
+            spec.progress,
+        )
+        .with_context(|| format!("extracting features of split `{split}`"))?;
+        features_computed += got.computed;
+        features_cached += got.cached;
+        let feats = got.features;
         let targets = targets_tensor(&task, &clips)?;
         split_data.push((split.clone(), clips, feats, targets));
     }
@@ -439,6 +530,7 @@ fn run_task(
     }
     Ok(TaskResult {
         task: info.name.clone(),
+        fingerprint: String::new(),
         plugin: component.origin.clone(),
         version: info.version.clone(),
         sha256: component.sha256.clone(),
@@ -451,6 +543,7 @@ fn run_task(
             "weight_decay": protocol.weight_decay, "clip_norm": protocol.clip_norm,
         }),
         error: None,
+        features: serde_json::json!({"computed": features_computed, "cached": features_cached}),
         splits: splits[1..].to_vec(),
         control,
         heads: head_results,

@@ -3,14 +3,14 @@
 //! temporary name then renamed, so a crash never loses a finished task and
 //! never leaves a half-written file that looks complete.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Metric name -> value.
 pub type Scores = BTreeMap<String, f64>;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
     pub scivid_version: String,
     pub sdk_version: String,
@@ -21,9 +21,14 @@ pub struct RunResults {
     pub tasks: Vec<TaskResult>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {
     pub task: String,
+    /// Hash of everything that determines this result (plugins, data,
+    /// backbone, heads, protocol, seed): a re-run with the same fingerprint
+    /// reuses a finished result instead of recomputing it.
+    #[serde(default)]
+    pub fingerprint: String,
     pub plugin: String,
     pub version: String,
     pub sha256: String,
@@ -33,6 +38,8 @@ pub struct TaskResult {
     pub protocol: serde_json::Value,
     /// None when the task finished; otherwise why it failed.
     pub error: Option<String>,
+    /// Clips whose features were computed, and taken from the cache.
+    pub features: serde_json::Value,
     /// Evaluated splits, in the task's order.
     pub splits: Vec<String>,
     /// Split -> scores of the no-video control.
@@ -40,7 +47,7 @@ pub struct TaskResult {
     pub heads: Vec<HeadResult>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeadResult {
     pub head: String,
     pub plugin: String,

@@ -1,0 +1,110 @@
+//! Runs that last: finished work is never redone. Features come from the
+//! content-addressed cache, finished tasks from the earlier results, and a
+//! run killed with SIGKILL resumes without recomputing what it had finished.
+
+use crate::common::motion_data;
+use std::path::Path;
+use std::process::Command;
+
+fn scivid_cmd(cache: &Path, out: &Path, steps: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_scivid"));
+    c.args([
+        "run",
+        "--readout",
+        "flat=linear:pool=flatten",
+        "--steps",
+        steps,
+        "--quiet",
+        "--out",
+    ])
+    .arg(out)
+    .arg("--data")
+    .arg(motion_data())
+    .env("SCIVID_CACHE_DIR", cache);
+    c
+}
+
+fn results(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+fn cached_entries(cache: &Path) -> usize {
+    scivid::cache::FeatureCache::new(cache.join("features"))
+        .entries()
+        .len()
+}
+
+#[test]
+fn rerun_reuses_finished_tasks_and_cached_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    let first = scivid_cmd(&cache, &out, "40").output().unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let r1 = results(&out);
+    assert_eq!(r1["tasks"][0]["features"]["computed"], 384);
+
+    // Same spec: the finished task is reused, nothing is recomputed.
+    let again = scivid_cmd(&cache, &out, "40").output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(results(&out)["tasks"][0], r1["tasks"][0]);
+
+    // A new head changes the spec: training reruns, features come from the cache.
+    let out2 = dir.path().join("out2");
+    let other = scivid_cmd(&cache, &out2, "41").output().unwrap();
+    assert!(other.status.success());
+    let r2 = results(&out2);
+    assert_eq!(r2["tasks"][0]["features"]["computed"], 0);
+    assert_eq!(r2["tasks"][0]["features"]["cached"], 384);
+}
+
+#[test]
+fn killed_run_resumes_without_recomputing_finished_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    let mut child = scivid_cmd(&cache, &out, "300").spawn().unwrap();
+    // Kill it (SIGKILL) as soon as some features are on disk.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while cached_entries(&cache) < 64 {
+        assert!(std::time::Instant::now() < deadline, "no features appeared");
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = cached_entries(&cache);
+    assert!(at_kill >= 64, "{at_kill}");
+
+    let resumed = scivid_cmd(&cache, &out, "300").output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let r = results(&out);
+    let (computed, cached) = (
+        r["tasks"][0]["features"]["computed"].as_u64().unwrap(),
+        r["tasks"][0]["features"]["cached"].as_u64().unwrap(),
+    );
+    assert_eq!(computed + cached, 384);
+    assert!(
+        cached as usize >= at_kill,
+        "features finished before the kill were recomputed: {cached} < {at_kill}"
+    );
+
+    // The resumed run's numbers equal an uninterrupted run's.
+    let clean = dir.path().join("clean");
+    let fresh = scivid_cmd(&dir.path().join("cache2"), &clean, "300")
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    assert_eq!(
+        r["tasks"][0]["heads"][0]["scores"],
+        results(&clean)["tasks"][0]["heads"][0]["scores"]
+    );
+}
