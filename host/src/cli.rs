@@ -31,6 +31,21 @@ pub enum Command {
     /// Plugins: list the built-ins, inspect a component.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// The on-disk cache: features, compiled plugins, generated data.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Where the cache is and what it holds.
+    Ls,
+    /// Remove feature entries, least recently written first, until the
+    /// features take at most --max-bytes (0 removes them all).
+    Gc {
+        #[arg(long)]
+        max_bytes: u64,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -184,6 +199,34 @@ pub fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Some(Command::Cache(cmd)) => {
+            let dir = Runtime::default_cache_dir()
+                .context("no cache directory (set SCIVID_CACHE_DIR or HOME)")?;
+            let features = crate::cache::FeatureCache::new(dir.join("features"));
+            match cmd {
+                CacheCommand::Ls => {
+                    println!("cache: {}", dir.display());
+                    let entries = features.entries();
+                    let bytes: u64 = entries.iter().map(|(_, b)| b).sum();
+                    println!(
+                        "features    {:>8} entries {:>12} bytes",
+                        entries.len(),
+                        bytes
+                    );
+                    let comps = dir_usage(&dir.join("components"));
+                    println!("components  {:>8} entries {:>12} bytes", comps.0, comps.1);
+                    let data = dir_usage(&dir.join("data"));
+                    println!("data        {:>8} files   {:>12} bytes", data.0, data.1);
+                }
+                CacheCommand::Gc { max_bytes } => {
+                    let (removed, freed, kept) = features.gc(max_bytes)?;
+                    println!(
+                        "removed {removed} feature entries ({freed} bytes); {kept} bytes kept"
+                    );
+                }
+            }
+            Ok(0)
+        }
         Some(Command::Plugins(PluginsCommand::List)) => {
             let rt = Runtime::new(Runtime::default_cache_dir())?;
             println!(
@@ -315,6 +358,21 @@ fn print_config(spec: &RunSpec) -> Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// (files, bytes) under `dir`, recursively.
+fn dir_usage(dir: &std::path::Path) -> (u64, u64) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    rd.flatten().fold((0, 0), |(n, b), e| match e.metadata() {
+        Ok(m) if m.is_dir() => {
+            let (n2, b2) = dir_usage(&e.path());
+            (n + n2, b + b2)
+        }
+        Ok(m) => (n + 1, b + m.len()),
+        Err(_) => (n, b),
+    })
 }
 
 /// Everything `plugins inspect` shows, as JSON.

@@ -107,7 +107,15 @@ fn bad_input_gets_one_clear_line() {
         "is a task plugin, not a readout",
     );
     assert_one_line_error(
-        &["run", "--readout", "linear", "--readout", "linear", "--data", data],
+        &[
+            "run",
+            "--readout",
+            "linear",
+            "--readout",
+            "linear",
+            "--data",
+            data,
+        ],
         "readout label `linear` is given twice",
     );
 }

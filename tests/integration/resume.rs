@@ -108,3 +108,38 @@ fn killed_run_resumes_without_recomputing_finished_features() {
         results(&clean)["tasks"][0]["heads"][0]["scores"]
     );
 }
+
+#[test]
+fn cache_ls_and_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    assert!(
+        scivid_cmd(&cache, &out, "5")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_scivid"))
+            .args(args)
+            .env("SCIVID_CACHE_DIR", &cache)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let ls = run(&["cache", "ls"]);
+    assert!(ls.contains("features         384 entries"), "{ls}");
+    let entry_bytes = scivid::cache::FeatureCache::new(cache.join("features")).entries()[0].1;
+    let gc = run(&[
+        "cache",
+        "gc",
+        "--max-bytes",
+        &(100 * entry_bytes).to_string(),
+    ]);
+    assert!(gc.starts_with("removed 284 feature entries"), "{gc}");
+    assert_eq!(cached_entries(&cache), 100);
+    run(&["cache", "gc", "--max-bytes", "0"]);
+    assert_eq!(cached_entries(&cache), 0);
+}

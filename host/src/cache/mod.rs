@@ -87,6 +87,35 @@ impl FeatureCache {
         crate::runtime::compile_cache::write_atomic(&self.path(key), &bytes)
     }
 
+    /// Remove entries, oldest written first, until at most `max_bytes`
+    /// remain. Returns (entries removed, bytes freed, bytes kept).
+    pub fn gc(&self, max_bytes: u64) -> Result<(usize, u64, u64)> {
+        let mut entries: Vec<(std::time::SystemTime, PathBuf, u64)> = self
+            .entries()
+            .into_iter()
+            .map(|(p, b)| {
+                let t = std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (t, p, b)
+            })
+            .collect();
+        entries.sort();
+        let mut total: u64 = entries.iter().map(|e| e.2).sum();
+        let (mut removed, mut freed) = (0, 0);
+        for (_, path, bytes) in entries {
+            if total <= max_bytes {
+                break;
+            }
+            std::fs::remove_file(&path)
+                .map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+            total -= bytes;
+            freed += bytes;
+            removed += 1;
+        }
+        Ok((removed, freed, total))
+    }
+
     /// Every entry: (path, bytes).
     pub fn entries(&self) -> Vec<(PathBuf, u64)> {
         let mut out = vec![];
