@@ -27,6 +27,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
+    record_git_commit(root);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out.join("plugins-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -81,4 +82,29 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out.join("builtin_plugins.rs"), code).unwrap();
+}
+
+/// Record the source commit for provenance, when built from a git checkout.
+fn record_git_commit(root: &Path) {
+    let head = root.join(".git").join("HEAD");
+    if let Ok(text) = std::fs::read_to_string(&head) {
+        println!("cargo:rerun-if-changed={}", head.display());
+        if let Some(r) = text.trim().strip_prefix("ref: ") {
+            println!(
+                "cargo:rerun-if-changed={}",
+                root.join(".git").join(r).display()
+            );
+        }
+    }
+    let commit = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string());
+    if let Some(c) = commit {
+        println!("cargo:rustc-env=SCIVID_GIT_COMMIT={c}");
+    }
 }

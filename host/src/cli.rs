@@ -31,9 +31,20 @@ pub enum Command {
     /// Plugins: list the built-ins, inspect a component.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Results: show one run, compare two.
+    #[command(subcommand)]
+    Results(ResultsCommand),
     /// The on-disk cache: features, compiled plugins, generated data.
     #[command(subcommand)]
     Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    /// Print a run's provenance and results table (DIR or DIR/results.json).
+    Show { dir: PathBuf },
+    /// Primary metrics of two runs side by side, with their differences in spec.
+    Compare { a: PathBuf, b: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +208,21 @@ pub fn run(cli: Cli) -> Result<i32> {
                 "wrote motion dataset ({train}/{val}/{test} clips) to {}",
                 out.display()
             );
+            Ok(0)
+        }
+        Some(Command::Results(ResultsCommand::Show { dir })) => {
+            let r = crate::report::RunResults::load(&dir)?;
+            print!("{}\n{}", r.header(), r.markdown());
+            Ok(0)
+        }
+        Some(Command::Results(ResultsCommand::Compare { a, b })) => {
+            let (ra, rb) = (
+                crate::report::RunResults::load(&a)?,
+                crate::report::RunResults::load(&b)?,
+            );
+            println!("A: {}   {}", a.display(), ra.header().trim_end());
+            println!("B: {}   {}\n", b.display(), rb.header().trim_end());
+            print!("{}", crate::report::compare(&ra, &rb));
             Ok(0)
         }
         Some(Command::Cache(cmd)) => {

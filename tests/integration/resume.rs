@@ -143,3 +143,66 @@ fn cache_ls_and_gc() {
     run(&["cache", "gc", "--max-bytes", "0"]);
     assert_eq!(cached_entries(&cache), 0);
 }
+
+#[test]
+fn results_show_and_compare_call_out_spec_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(
+        scivid_cmd(&cache, &a, "30")
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    assert!(
+        scivid_cmd(&cache, &b, "30")
+            .args(["--seed", "4"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let run = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_scivid"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let show = run(&["results".as_ref(), "show".as_ref(), a.as_os_str()]);
+    assert!(
+        show.starts_with("scivid 0.1.0") && show.contains("| test | flat |"),
+        "{show}"
+    );
+    let cmp = run(&[
+        "results".as_ref(),
+        "compare".as_ref(),
+        a.as_os_str(),
+        b.as_os_str(),
+    ]);
+    assert!(cmp.contains("| motion | test | flat | accuracy |"), "{cmp}");
+    assert!(cmp.contains("- spec.seed: 0 -> 4"), "{cmp}");
+    let same = run(&[
+        "results".as_ref(),
+        "compare".as_ref(),
+        a.as_os_str(),
+        a.as_os_str(),
+    ]);
+    assert!(
+        same.contains("The runs have the same spec, plugins and data."),
+        "{same}"
+    );
+    let json = results(&a);
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["spec"]["readouts"][0]["label"], "flat");
+    assert_eq!(
+        json["tasks"][0]["dataset_fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+}

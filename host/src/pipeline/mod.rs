@@ -261,12 +261,15 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
     let results_path = spec.out.join("results.json");
     let mut results = RunResults {
+        schema: crate::report::SCHEMA_VERSION,
         scivid_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: option_env!("SCIVID_GIT_COMMIT").map(String::from),
         sdk_version: crate::runtime::sdk_version::HOST_SDK_VERSION.into(),
         wasmtime_version: "48.0.8".into(),
         backbone: backbone.describe(),
         seed: spec.seed,
         mode: "cached".into(),
+        spec: serde_json::to_value(crate::spec::RunConfig::resolved(spec))?,
         tasks: vec![],
     };
     // Check inputs and every plugin before any long work, so a typo fails in a second.
@@ -361,6 +364,26 @@ fn earlier_results(path: &Path) -> Vec<TaskResult> {
     }
 }
 
+/// sha256 over what defines the dataset for this task: every clip spec.
+fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, DynTensor, DynTensor)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (split, clips, _, _) in splits {
+        h.update(split.as_bytes());
+        for c in clips {
+            let crate::runtime::bindings::FrameSource::NpyVideo(file) = &c.source;
+            h.update(
+                format!(
+                    "\0{}\0{}\0{:?}\0{:?}\0{}",
+                    c.id, file, c.frame_indices, c.target, c.group
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A result worth reusing: the task and every head finished.
 fn finished(t: &TaskResult) -> bool {
     t.error.is_none() && t.heads.iter().all(|h| h.error.is_none())
@@ -398,6 +421,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         version: String::new(),
         sha256: c.sha256.clone(),
         dataset: String::new(),
+        dataset_fingerprint: String::new(),
         primary_metric: String::new(),
         higher_is_better: true,
         protocol: serde_json::Value::Null,
@@ -535,6 +559,7 @@ fn run_task(
         version: info.version.clone(),
         sha256: component.sha256.clone(),
         dataset: data.display().to_string(),
+        dataset_fingerprint: dataset_fingerprint(&split_data),
         primary_metric: info.primary_metric.clone(),
         higher_is_better: info.higher_is_better,
         protocol: serde_json::json!({

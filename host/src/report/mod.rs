@@ -12,14 +12,26 @@ pub type Scores = BTreeMap<String, f64>;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
+    /// Version of this file's layout (see docs/results-schema.md).
+    #[serde(default)]
+    pub schema: u32,
     pub scivid_version: String,
+    /// The commit scivid was built from, when built from a git checkout.
+    #[serde(default)]
+    pub git_commit: Option<String>,
     pub sdk_version: String,
     pub wasmtime_version: String,
     pub backbone: serde_json::Value,
     pub seed: u64,
     pub mode: String,
+    /// The resolved run spec (loadable with `scivid run --config`).
+    #[serde(default)]
+    pub spec: serde_json::Value,
     pub tasks: Vec<TaskResult>,
 }
+
+/// The current results layout version.
+pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {
@@ -33,6 +45,9 @@ pub struct TaskResult {
     pub version: String,
     pub sha256: String,
     pub dataset: String,
+    /// sha256 over the clip specs of every split (ids, files, frames, targets).
+    #[serde(default)]
+    pub dataset_fingerprint: String,
     pub primary_metric: String,
     pub higher_is_better: bool,
     pub protocol: serde_json::Value,
@@ -125,5 +140,171 @@ impl RunResults {
             out.push('\n');
         }
         out
+    }
+}
+
+impl RunResults {
+    /// Read `DIR/results.json` (or the file itself).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let file = if path.is_dir() {
+            path.join("results.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("cannot read results {}: {e}", file.display()))?;
+        let r: RunResults = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("results {}: {e}", file.display()))?;
+        if r.schema > SCHEMA_VERSION {
+            anyhow::bail!(
+                "results {} use schema {}, newer than this scivid understands ({SCHEMA_VERSION}); upgrade scivid",
+                file.display(),
+                r.schema
+            );
+        }
+        Ok(r)
+    }
+
+    /// Provenance lines for the top of a report.
+    pub fn header(&self) -> String {
+        format!(
+            "scivid {} ({}), SDK {}, wasmtime {}, backbone {}, seed {}, mode {}\n",
+            self.scivid_version,
+            self.git_commit
+                .as_deref()
+                .map(|c| &c[..c.len().min(12)])
+                .unwrap_or("commit unknown"),
+            self.sdk_version,
+            self.wasmtime_version,
+            self.backbone["backbone"].as_str().unwrap_or("?"),
+            self.seed,
+            self.mode
+        )
+    }
+}
+
+/// Side by side: the primary metric of every (task, split, readout) in two
+/// runs, then every difference in their specs and plugins.
+pub fn compare(a: &RunResults, b: &RunResults) -> String {
+    let mut out = String::from(
+        "| task | split | readout | metric | A | B | B - A |\n|---|---|---|---|---:|---:|---:|\n",
+    );
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+    let mut tasks: Vec<&str> = a
+        .tasks
+        .iter()
+        .chain(&b.tasks)
+        .map(|t| t.task.as_str())
+        .collect();
+    tasks.dedup();
+    tasks.sort();
+    tasks.dedup();
+    for name in tasks {
+        let (ta, tb) = (
+            a.tasks.iter().find(|t| t.task == name),
+            b.tasks.iter().find(|t| t.task == name),
+        );
+        let metric = ta
+            .or(tb)
+            .map(|t| t.primary_metric.clone())
+            .unwrap_or_default();
+        let splits = ta.or(tb).map(|t| t.splits.clone()).unwrap_or_default();
+        let mut rows: Vec<String> = vec!["control".into()];
+        for t in [ta, tb].into_iter().flatten() {
+            for h in &t.heads {
+                if !rows.contains(&h.head) {
+                    rows.push(h.head.clone());
+                }
+            }
+        }
+        for split in &splits {
+            for row in &rows {
+                let get = |t: Option<&TaskResult>| -> Option<f64> {
+                    let t = t?;
+                    let scores = if row == "control" {
+                        t.control.get(split)?
+                    } else {
+                        t.heads.iter().find(|h| &h.head == row)?.scores.get(split)?
+                    };
+                    scores.get(&metric).copied()
+                };
+                let (va, vb) = (get(ta), get(tb));
+                let delta = match (va, vb) {
+                    (Some(x), Some(y)) => format!("{:+.4}", y - x),
+                    _ => "-".into(),
+                };
+                out.push_str(&format!(
+                    "| {name} | {split} | {row} | {metric} | {} | {} | {delta} |\n",
+                    fmt(va),
+                    fmt(vb)
+                ));
+            }
+        }
+    }
+    let mut diffs = vec![];
+    diff_json("spec", &a.spec, &b.spec, &mut diffs);
+    diff_json("backbone", &a.backbone, &b.backbone, &mut diffs);
+    for (what, x, y) in [
+        ("scivid_version", &a.scivid_version, &b.scivid_version),
+        ("sdk_version", &a.sdk_version, &b.sdk_version),
+    ] {
+        if x != y {
+            diffs.push(format!("{what}: {x} -> {y}"));
+        }
+    }
+    for ta in &a.tasks {
+        if let Some(tb) = b.tasks.iter().find(|t| t.task == ta.task) {
+            if ta.sha256 != tb.sha256 {
+                diffs.push(format!(
+                    "task {} plugin sha256: {} -> {}",
+                    ta.task,
+                    &ta.sha256[..12],
+                    &tb.sha256[..12]
+                ));
+            }
+            if ta.dataset_fingerprint != tb.dataset_fingerprint {
+                diffs.push(format!(
+                    "task {}: the datasets differ (fingerprints)",
+                    ta.task
+                ));
+            }
+        }
+    }
+    out.push('\n');
+    if diffs.is_empty() {
+        out.push_str("The runs have the same spec, plugins and data.\n");
+    } else {
+        out.push_str("Differences:\n");
+        for d in diffs {
+            out.push_str(&format!("- {d}\n"));
+        }
+    }
+    out
+}
+
+/// Every leaf where two JSON values differ, as `path: a -> b`.
+fn diff_json(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                diff_json(
+                    &format!("{path}.{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff_json(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        (x, y) if x != y => out.push(format!("{path}: {x} -> {y}")),
+        _ => {}
     }
 }
