@@ -97,6 +97,9 @@ pub struct RunArgs {
     /// Smoke run: every schedule (steps, warmup) divided by 10.
     #[arg(long)]
     pub quick: bool,
+    /// Cluster-bootstrap resamples for 95% intervals (0: none) [default: 1000].
+    #[arg(long)]
+    pub bootstrap: Option<usize>,
     #[command(flatten)]
     pub budgets: BudgetArgs,
     /// Do not cache compiled plugins or generated data on disk.
@@ -318,6 +321,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     spec.protocol.batch_size = args.batch_size.or(spec.protocol.batch_size);
     spec.protocol.learning_rate = args.learning_rate.or(spec.protocol.learning_rate);
     spec.quick |= args.quick;
+    if let Some(n) = args.bootstrap {
+        spec.bootstrap = n;
+    }
     spec.budgets = spec.budgets.with_overrides(&args.budgets.overrides())?;
     for item in &args.budgets.budget_for {
         let (name, kvs) = item

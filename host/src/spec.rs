@@ -24,6 +24,8 @@ pub struct RunConfig {
     pub mode: Option<String>,
     /// Scale every schedule down by 10 for a smoke run.
     pub quick: Option<bool>,
+    /// Cluster-bootstrap resamples for 95% intervals (0: none).
+    pub bootstrap: Option<usize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -161,6 +163,9 @@ impl RunConfig {
         }
         spec.data = self.data.clone();
         spec.quick = self.quick.unwrap_or(false);
+        if let Some(n) = self.bootstrap {
+            spec.bootstrap = n;
+        }
         if !self.tasks.is_empty() {
             spec.tasks = self
                 .tasks
@@ -215,6 +220,7 @@ impl RunConfig {
             data: spec.data.clone(),
             mode: Some("cached".into()),
             quick: Some(spec.quick),
+            bootstrap: Some(spec.bootstrap),
             tasks: spec
                 .tasks
                 .iter()

@@ -72,7 +72,7 @@ fn cli_run_prints_a_table_and_writes_json() {
     );
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
-        stdout.contains("| split | readout | accuracy | mAP |"),
+        stdout.contains("| split | readout | accuracy ↑ [95% CI] | mAP |"),
         "{stdout}"
     );
     assert!(
@@ -80,4 +80,51 @@ fn cli_run_prints_a_table_and_writes_json() {
         "{stdout}"
     );
     assert!(dir.path().join("res/results.json").exists());
+    let csv = std::fs::read_to_string(dir.path().join("res/results.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "task,split,readout,metric,value,ci_low,ci_high,primary,higher_is_better\n"
+        ),
+        "{csv}"
+    );
+    assert!(csv.contains("\nmotion,test,control,accuracy,"), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        1 + 2 * 3 * 2,
+        "2 splits x 3 rows x 2 metrics"
+    );
+    let md = std::fs::read_to_string(dir.path().join("res/results.md")).unwrap();
+    assert!(
+        md.starts_with("scivid ") && md.contains("| test | linear-flat |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn bootstrap_intervals_bracket_the_estimate_and_match_the_binomial_width() {
+    let out = tempfile::tempdir().unwrap();
+    let spec = quick_spec(out.path(), &["flat=linear:pool=flatten"], 100);
+    let results = pipeline::run(&spec).unwrap();
+    let task = &results.tasks[0];
+    for split in ["val", "test"] {
+        let n = 64.0; // clips (and videos) in val and test
+        let p = task.control[split]["accuracy"];
+        let [lo, hi] = task.control_ci[split];
+        assert!(lo <= p && p <= hi, "{split}: {p} outside [{lo}, {hi}]");
+        // Every clip is its own video here, so the interval should be close
+        // to the normal approximation of a binomial proportion.
+        let normal = 2.0 * 1.96 * (p * (1.0 - p) / n).sqrt();
+        assert!(
+            ((hi - lo) - normal).abs() < 0.06,
+            "{split}: width {} vs binomial {normal}",
+            hi - lo
+        );
+        let head = &task.heads[0];
+        let a = head.scores[split]["accuracy"];
+        let [hlo, hhi] = head.ci[split];
+        assert!(
+            hlo <= a && a <= hhi && hhi <= 1.0,
+            "{split}: head {a} outside [{hlo}, {hhi}]"
+        );
+    }
 }

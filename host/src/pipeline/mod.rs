@@ -4,6 +4,7 @@
 //! write the results after each task. A task or head that fails is recorded
 //! with its error; the others go on.
 
+mod bootstrap;
 mod features;
 mod trainer;
 
@@ -176,6 +177,8 @@ pub struct RunSpec {
     pub protocol: ProtocolOverrides,
     /// Scale the schedule down (steps and warmup / 10) for a smoke run.
     pub quick: bool,
+    /// Cluster-bootstrap resamples for confidence intervals (0: none).
+    pub bootstrap: usize,
     pub budgets: Budgets,
     /// Budgets for one plugin, by task name or head label (override `budgets`).
     pub plugin_budgets: Vec<(String, Budgets)>,
@@ -197,6 +200,7 @@ impl RunSpec {
             seed: 0,
             protocol: ProtocolOverrides::default(),
             quick: false,
+            bootstrap: 1000,
             budgets: Budgets::default(),
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
@@ -317,7 +321,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
                 );
             }
             results.tasks.push(done.clone());
-            results.write_json(&results_path)?;
+            results.write_all(&spec.out)?;
             continue;
         }
         // A bug on the host side must not take the other tasks down either.
@@ -342,7 +346,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
             eprintln!("task {} failed: {e}", result.task);
         }
         results.tasks.push(result);
-        results.write_json(&results_path)?;
+        results.write_all(&spec.out)?;
     }
     Ok(results)
 }
@@ -429,6 +433,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         features: serde_json::Value::Null,
         splits: vec![],
         control: BTreeMap::new(),
+        control_ci: BTreeMap::new(),
         heads: vec![],
     }
 }
@@ -525,12 +530,28 @@ fn run_task(
     let mut control = BTreeMap::new();
     let mut head_results: Vec<HeadResult> = trained.iter().map(|h| h.result.clone()).collect();
     let mut trained = trained;
+    let mut control_ci = BTreeMap::new();
+    let metric = info.primary_metric.clone();
     for (split, clips, feats, targets) in split_data.iter().skip(1) {
+        let groups: Vec<String> = clips.iter().map(|c| c.group.clone()).collect();
         let preds = task.control(train_targets, clips)?;
         control.insert(
             split.clone(),
             to_scores(task.evaluate(split, [(&preds, targets)])?),
         );
+        let ci = bootstrap::interval(
+            &mut task,
+            split,
+            &preds,
+            targets,
+            &groups,
+            &metric,
+            spec.bootstrap,
+            spec.seed,
+        )?;
+        if let Some(ci) = ci {
+            control_ci.insert(split.clone(), ci);
+        }
         for (h, result) in trained.iter_mut().zip(head_results.iter_mut()) {
             if result.error.is_some() {
                 continue;
@@ -544,6 +565,25 @@ fn run_task(
                 ) {
                     Ok(m) => {
                         result.scores.insert(split.clone(), to_scores(m));
+                        let all = DynTensor::cat_rows(&preds);
+                        let ci = bootstrap::interval(
+                            &mut task,
+                            split,
+                            &all,
+                            targets,
+                            &groups,
+                            &metric,
+                            spec.bootstrap,
+                            spec.seed,
+                        );
+                        match ci {
+                            Ok(Some(ci)) => {
+                                result.ci.insert(split.clone(), ci);
+                            }
+                            Ok(None) => {}
+                            Err(e) if e.trapped => return Err(e.into()),
+                            Err(e) => result.error = Some(e.to_string()),
+                        }
                     }
                     Err(e) if e.trapped => return Err(e.into()),
                     Err(e) => result.error = Some(e.to_string()),
@@ -571,6 +611,7 @@ fn run_task(
         features: serde_json::json!({"computed": features_computed, "cached": features_cached}),
         splits: splits[1..].to_vec(),
         control,
+        control_ci,
         heads: head_results,
     })
 }

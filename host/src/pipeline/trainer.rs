@@ -71,6 +71,7 @@ pub fn train(
             sha256: c.sha256.clone(),
             config: h.config.iter().cloned().collect(),
             error: None,
+            ci: Default::default(),
             final_train_loss: None,
             steps: 0,
             scores: Default::default(),

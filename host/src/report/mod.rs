@@ -59,6 +59,9 @@ pub struct TaskResult {
     pub splits: Vec<String>,
     /// Split -> scores of the no-video control.
     pub control: BTreeMap<String, Scores>,
+    /// Split -> 95% cluster-bootstrap interval of the control's primary metric.
+    #[serde(default)]
+    pub control_ci: BTreeMap<String, [f64; 2]>,
     pub heads: Vec<HeadResult>,
 }
 
@@ -69,6 +72,9 @@ pub struct HeadResult {
     pub sha256: String,
     pub config: BTreeMap<String, String>,
     pub error: Option<String>,
+    /// Split -> 95% cluster-bootstrap interval of the primary metric.
+    #[serde(default)]
+    pub ci: BTreeMap<String, [f64; 2]>,
     pub final_train_loss: Option<f64>,
     pub steps: u32,
     /// Split -> scores.
@@ -76,6 +82,58 @@ pub struct HeadResult {
 }
 
 impl RunResults {
+    /// Write results.json, results.csv and results.md into `dir`, each atomically.
+    pub fn write_all(&self, dir: &Path) -> anyhow::Result<()> {
+        self.write_json(&dir.join("results.json"))?;
+        crate::runtime::compile_cache::write_atomic(
+            &dir.join("results.csv"),
+            self.csv().as_bytes(),
+        )?;
+        let md = format!("{}\n{}", self.header(), self.markdown());
+        crate::runtime::compile_cache::write_atomic(&dir.join("results.md"), md.as_bytes())
+    }
+
+    /// One row per (task, split, readout, metric), for spreadsheets and pandas.
+    pub fn csv(&self) -> String {
+        let mut out = String::from(
+            "task,split,readout,metric,value,ci_low,ci_high,primary,higher_is_better\n",
+        );
+        let q = |s: &str| {
+            if s.contains([',', '"', '\n']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_string()
+            }
+        };
+        for t in self.tasks.iter().filter(|t| t.error.is_none()) {
+            for split in &t.splits {
+                let mut rows: Vec<(&str, Option<&Scores>, Option<&[f64; 2]>)> =
+                    vec![("control", t.control.get(split), t.control_ci.get(split))];
+                for h in t.heads.iter().filter(|h| h.error.is_none()) {
+                    rows.push((&h.head, h.scores.get(split), h.ci.get(split)));
+                }
+                for (name, scores, ci) in rows {
+                    for (m, v) in scores.into_iter().flatten() {
+                        let primary = *m == t.primary_metric;
+                        let (lo, hi) = match ci.filter(|_| primary) {
+                            Some([lo, hi]) => (lo.to_string(), hi.to_string()),
+                            None => (String::new(), String::new()),
+                        };
+                        out.push_str(&format!(
+                            "{},{},{},{},{v},{lo},{hi},{primary},{}\n",
+                            q(&t.task),
+                            q(split),
+                            q(name),
+                            q(m),
+                            t.higher_is_better
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
         crate::runtime::compile_cache::write_atomic(path, text.as_bytes())
@@ -107,26 +165,42 @@ impl RunResults {
                     }
                 }
             }
-            out.push_str(&format!("| split | readout | {} |\n", metrics.join(" | ")));
+            let names: Vec<String> = metrics
+                .iter()
+                .map(|m| {
+                    if *m == t.primary_metric {
+                        let arrow = if t.higher_is_better { "↑" } else { "↓" };
+                        format!("{m} {arrow} [95% CI]")
+                    } else {
+                        m.clone()
+                    }
+                })
+                .collect();
+            out.push_str(&format!("| split | readout | {} |\n", names.join(" | ")));
             out.push_str(&format!("|---|---|{}\n", "---:|".repeat(metrics.len())));
             for split in &t.splits {
                 let ctrl = &t.control[split];
-                let row = |name: &str, s: Option<&Scores>| {
+                let row = |name: &str, s: Option<&Scores>, ci: Option<&[f64; 2]>| {
                     let cells: Vec<String> = metrics
                         .iter()
                         .map(|m| {
-                            s.and_then(|s| s.get(m))
-                                .map(|v| format!("{v:.4}"))
-                                .unwrap_or_else(|| "-".into())
+                            let v = s.and_then(|s| s.get(m));
+                            match (v, ci) {
+                                (Some(v), Some([lo, hi])) if *m == t.primary_metric => {
+                                    format!("{v:.4} [{lo:.3}, {hi:.3}]")
+                                }
+                                (Some(v), _) => format!("{v:.4}"),
+                                (None, _) => "-".into(),
+                            }
                         })
                         .collect();
                     format!("| {split} | {name} | {} |\n", cells.join(" | "))
                 };
-                out.push_str(&row("control", Some(ctrl)));
+                out.push_str(&row("control", Some(ctrl), t.control_ci.get(split)));
                 for h in &t.heads {
                     match &h.error {
                         Some(_) => out.push_str(&format!("| {split} | {} | failed |\n", h.head)),
-                        None => out.push_str(&row(&h.head, h.scores.get(split))),
+                        None => out.push_str(&row(&h.head, h.scores.get(split), h.ci.get(split))),
                     }
                 }
             }

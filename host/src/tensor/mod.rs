@@ -179,6 +179,15 @@ impl DynTensor {
             shape: self.shape,
         }
     }
+    /// Concatenate along the first axis (same trailing shape).
+    pub fn cat_rows(parts: &[DynTensor]) -> DynTensor {
+        let mut shape = parts[0].shape.clone();
+        shape[0] = parts.iter().map(|p| p.shape[0]).sum();
+        let dim = MAX_RANK - shape.len();
+        let value = Tensor::cat(parts.iter().map(|p| p.value.clone()).collect(), dim);
+        DynTensor { value, shape }
+    }
+
     /// Rows `rows` of the first axis.
     pub fn select_rows(&self, rows: &[usize]) -> DynTensor {
         let device = self.value.device();
