@@ -10,6 +10,9 @@ use std::path::Path;
 /// Metric name -> value.
 pub type Scores = BTreeMap<String, f64>;
 
+/// One row of a table: readout name, its scores and its interval.
+type ScoreRow<'a> = (&'a str, Option<&'a Scores>, Option<&'a [f64; 2]>);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResults {
     /// Version of this file's layout (see docs/results-schema.md).
@@ -107,7 +110,7 @@ impl RunResults {
         };
         for t in self.tasks.iter().filter(|t| t.error.is_none()) {
             for split in &t.splits {
-                let mut rows: Vec<(&str, Option<&Scores>, Option<&[f64; 2]>)> =
+                let mut rows: Vec<ScoreRow> =
                     vec![("control", t.control.get(split), t.control_ci.get(split))];
                 for h in t.heads.iter().filter(|h| h.error.is_none()) {
                     rows.push((&h.head, h.scores.get(split), h.ci.get(split)));
