@@ -100,6 +100,9 @@ pub struct RunArgs {
     /// Cluster-bootstrap resamples for 95% intervals (0: none) [default: 1000].
     #[arg(long)]
     pub bootstrap: Option<usize>,
+    /// Save a training checkpoint every N steps (0: never) [default: 500].
+    #[arg(long)]
+    pub checkpoint_every: Option<u32>,
     #[command(flatten)]
     pub budgets: BudgetArgs,
     /// Do not cache compiled plugins or generated data on disk.
@@ -323,6 +326,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     spec.quick |= args.quick;
     if let Some(n) = args.bootstrap {
         spec.bootstrap = n;
+    }
+    if let Some(n) = args.checkpoint_every {
+        spec.checkpoint_every = n;
     }
     spec.budgets = spec.budgets.with_overrides(&args.budgets.overrides())?;
     for item in &args.budgets.budget_for {

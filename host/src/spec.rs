@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub quick: Option<bool>,
     /// Cluster-bootstrap resamples for 95% intervals (0: none).
     pub bootstrap: Option<usize>,
+    /// Save a training checkpoint every this many steps (0: never).
+    pub checkpoint_every: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +168,9 @@ impl RunConfig {
         if let Some(n) = self.bootstrap {
             spec.bootstrap = n;
         }
+        if let Some(n) = self.checkpoint_every {
+            spec.checkpoint_every = n;
+        }
         if !self.tasks.is_empty() {
             spec.tasks = self
                 .tasks
@@ -221,6 +226,7 @@ impl RunConfig {
             mode: Some("cached".into()),
             quick: Some(spec.quick),
             bootstrap: Some(spec.bootstrap),
+            checkpoint_every: Some(spec.checkpoint_every),
             tasks: spec
                 .tasks
                 .iter()

@@ -206,3 +206,80 @@ fn results_show_and_compare_call_out_spec_differences() {
         64
     );
 }
+
+#[test]
+fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    let args = [
+        "--checkpoint-every",
+        "25",
+        "--readout",
+        "drop=attention:width=16,heads=2,dropout=0.3",
+        "--bootstrap",
+        "0",
+    ];
+    let mut child = scivid_cmd(&cache, &out, "800").args(args).spawn().unwrap();
+    let latest = |out: &Path| -> Option<String> {
+        let ckpt = std::fs::read_dir(out.join("checkpoints"))
+            .ok()?
+            .flatten()
+            .next()?
+            .path();
+        std::fs::read_to_string(ckpt.join("LATEST")).ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while latest(&out).is_none_or(|l| l.as_str() < "step-00000100") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("results.json").exists(),
+        "killed before any task finished"
+    );
+
+    let resumed = scivid_cmd(&cache, &out, "800").args(args).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let r = results(&out);
+    let from = r["tasks"][0]["resumed_from_step"]
+        .as_u64()
+        .expect("the run resumed");
+    assert!(from >= 100 && from % 25 == 0, "{from}");
+    assert!(
+        !out.join("checkpoints").read_dir().unwrap().any(|_| true),
+        "checkpoints of a finished task are removed"
+    );
+
+    let clean = dir.path().join("clean");
+    let fresh = scivid_cmd(&cache, &clean, "800")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    let c = results(&clean);
+    assert_eq!(c["tasks"][0]["resumed_from_step"], serde_json::Value::Null);
+    for i in 0..2 {
+        assert_eq!(
+            r["tasks"][0]["heads"][i]["final_train_loss"],
+            c["tasks"][0]["heads"][i]["final_train_loss"],
+            "head {i}"
+        );
+        assert_eq!(
+            r["tasks"][0]["heads"][i]["scores"], c["tasks"][0]["heads"][i]["scores"],
+            "head {i}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! with its error; the others go on.
 
 mod bootstrap;
+mod checkpoint;
 mod features;
 mod trainer;
 
@@ -179,6 +180,8 @@ pub struct RunSpec {
     pub quick: bool,
     /// Cluster-bootstrap resamples for confidence intervals (0: none).
     pub bootstrap: usize,
+    /// Save a training checkpoint every this many steps (0: never).
+    pub checkpoint_every: u32,
     pub budgets: Budgets,
     /// Budgets for one plugin, by task name or head label (override `budgets`).
     pub plugin_budgets: Vec<(String, Budgets)>,
@@ -201,6 +204,7 @@ impl RunSpec {
             protocol: ProtocolOverrides::default(),
             quick: false,
             bootstrap: 1000,
+            checkpoint_every: 500,
             budgets: Budgets::default(),
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
@@ -326,7 +330,15 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         }
         // A bug on the host side must not take the other tasks down either.
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_task(spec, &rt, backbone.as_ref(), task_ref, component, &heads)
+            run_task(
+                spec,
+                &rt,
+                backbone.as_ref(),
+                task_ref,
+                component,
+                &heads,
+                &fingerprint,
+            )
         }));
         let result = match attempt {
             Ok(Ok(r)) => r,
@@ -420,6 +432,7 @@ fn fingerprint(
 fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
     TaskResult {
         task: c.origin.clone(),
+        resumed_from_step: None,
         fingerprint: String::new(),
         plugin: c.origin.clone(),
         version: String::new(),
@@ -463,6 +476,7 @@ fn run_task(
     task_ref: &PluginRef,
     component: &LoadedComponent,
     heads: &[(HeadSpec, LoadedComponent)],
+    fingerprint: &str,
 ) -> Result<TaskResult> {
     let data = dataset_for(spec, task_ref)?;
     let mut task = rt.instantiate_task(
@@ -516,7 +530,9 @@ fn run_task(
         grid_h: fshape.grid_h as u32,
         grid_w: fshape.grid_w as u32,
     };
-    let trained = trainer::train(
+    let checkpoints =
+        checkpoint::Checkpoints::new(spec.out.join("checkpoints").join(&fingerprint[..16]));
+    let (trained, resumed_from) = trainer::train(
         spec,
         rt,
         &mut task,
@@ -525,7 +541,14 @@ fn run_task(
         &protocol,
         train_feats,
         train_targets,
+        &checkpoints,
     )?;
+    if let (Some(step), true) = (resumed_from, spec.progress) {
+        eprintln!(
+            "train {}: resumed from the checkpoint at step {step}",
+            info.name
+        );
+    }
 
     let mut control = BTreeMap::new();
     let mut head_results: Vec<HeadResult> = trained.iter().map(|h| h.result.clone()).collect();
@@ -592,8 +615,10 @@ fn run_task(
             }
         }
     }
+    checkpoints.clear();
     Ok(TaskResult {
         task: info.name.clone(),
+        resumed_from_step: resumed_from,
         fingerprint: String::new(),
         plugin: component.origin.clone(),
         version: info.version.clone(),

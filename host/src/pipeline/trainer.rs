@@ -3,13 +3,14 @@
 //! and one backward pass feeds every head's AdamW. After the first step the
 //! trainer checks that every parameter received a gradient.
 
+use super::checkpoint::{Checkpoints, HeadState, State, Tensors};
 use super::{HeadSpec, RunSpec};
 use crate::report::HeadResult;
 use crate::runtime::bindings::{FeatureSpec, Protocol};
 use crate::runtime::{LoadedComponent, PluginError, ReadoutPlugin, Runtime, TaskPlugin};
 use crate::tensor::DynTensor;
 use crate::train::{AdamW, WarmupCosine};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -20,30 +21,42 @@ pub struct TrainedHead {
     opt: AdamW,
 }
 
-/// Endless shuffled batches of row indices (reshuffled every epoch).
+/// Endless shuffled batches of row indices. Each epoch's order depends only
+/// on (seed, epoch), so the position (epoch, pos) is the whole state and a
+/// resumed run continues the same stream.
 struct Sampler {
-    order: Vec<usize>,
+    n: usize,
+    seed: u64,
+    epoch: u64,
     pos: usize,
-    rng: StdRng,
+    order: Vec<usize>,
 }
 
 impl Sampler {
-    fn new(n: usize, seed: u64) -> Self {
+    fn new(n: usize, seed: u64, epoch: u64, pos: usize) -> Self {
         let mut s = Sampler {
-            order: (0..n).collect(),
-            pos: n,
-            rng: StdRng::seed_from_u64(seed),
+            n,
+            seed,
+            epoch,
+            pos,
+            order: vec![],
         };
-        s.order.shuffle(&mut s.rng);
-        s.pos = 0;
+        s.shuffle();
         s
+    }
+    fn shuffle(&mut self) {
+        self.order = (0..self.n).collect();
+        let mut rng =
+            StdRng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        self.order.shuffle(&mut rng);
     }
     fn next(&mut self, batch: usize) -> Vec<usize> {
         (0..batch)
             .map(|_| {
-                if self.pos == self.order.len() {
-                    self.order.shuffle(&mut self.rng);
+                if self.pos == self.n {
+                    self.epoch += 1;
                     self.pos = 0;
+                    self.shuffle();
                 }
                 self.pos += 1;
                 self.order[self.pos - 1]
@@ -62,7 +75,8 @@ pub fn train(
     protocol: &Protocol,
     feats: &DynTensor,
     targets: &DynTensor,
-) -> Result<Vec<TrainedHead>> {
+    checkpoints: &Checkpoints,
+) -> Result<(Vec<TrainedHead>, Option<u32>)> {
     let mut trained: Vec<TrainedHead> = vec![];
     for (i, (h, c)) in heads.iter().enumerate() {
         let mut result = HeadResult {
@@ -111,7 +125,15 @@ pub fn train(
     };
     let n = feats.shape()[0];
     let batch = (protocol.batch_size as usize).min(n).max(1);
-    let mut sampler = Sampler::new(n, spec.seed);
+    // Continue from the newest checkpoint of this exact spec, if any.
+    let mut start = 0;
+    let mut sampler = Sampler::new(n, spec.seed, 0, 0);
+    if let Some((state, tensors)) = checkpoints.load()? {
+        restore(&mut trained, &state, tensors)?;
+        start = state.step;
+        sampler = Sampler::new(n, spec.seed, state.sampler_epoch, state.sampler_pos);
+    }
+    let resumed_from = (start > 0).then_some(start);
     let bar = if spec.progress {
         ProgressBar::new(protocol.steps as u64)
     } else {
@@ -126,8 +148,15 @@ pub fn train(
     );
     bar.set_prefix(format!("train {}", task.name()));
 
-    for step in 0..protocol.steps {
+    bar.set_position(start as u64);
+    for step in start..protocol.steps {
         let rows = sampler.next(batch);
+        for (i, h) in trained.iter_mut().enumerate() {
+            if let Some(p) = h.plugin.as_mut() {
+                // Dropout masks depend on (seed, head, step) only.
+                p.reseed(spec.seed ^ ((i as u64 + 1) << 40) ^ step as u64);
+            }
+        }
         let (f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
         let mut losses: Vec<(usize, DynTensor)> = vec![];
         for (i, h) in trained.iter_mut().enumerate() {
@@ -206,9 +235,95 @@ pub fn train(
         }
         bar.set_message(shown.join("  "));
         bar.inc(1);
+        let done = step + 1;
+        if spec.checkpoint_every > 0 && done % spec.checkpoint_every == 0 && done < protocol.steps {
+            save(checkpoints, &trained, done, &sampler)?;
+        }
     }
     bar.finish_and_clear();
-    Ok(trained)
+    Ok((trained, resumed_from))
+}
+
+fn save(
+    checkpoints: &Checkpoints,
+    trained: &[TrainedHead],
+    step: u32,
+    sampler: &Sampler,
+) -> Result<()> {
+    let mut heads = vec![];
+    let mut tensors = vec![];
+    for h in trained {
+        let (adam_steps, m, v) = h.opt.state();
+        heads.push(HeadState {
+            label: h.result.head.clone(),
+            error: h.result.error.clone(),
+            final_train_loss: h.result.final_train_loss,
+            steps: h.result.steps,
+            adam_steps,
+        });
+        if let Some(p) = &h.plugin {
+            for param in p.params() {
+                tensors.push((
+                    format!("{}/param/{}", h.result.head, param.name),
+                    param.value.inner(),
+                ));
+            }
+            for (k, (mk, vk)) in m.iter().zip(v).enumerate() {
+                tensors.push((format!("{}/m/{k}", h.result.head), mk.clone()));
+                tensors.push((format!("{}/v/{k}", h.result.head), vk.clone()));
+            }
+        }
+    }
+    let state = State {
+        step,
+        sampler_epoch: sampler.epoch,
+        sampler_pos: sampler.pos,
+        heads,
+        tensors: vec![],
+    };
+    checkpoints.save(state, tensors)
+}
+
+fn restore(trained: &mut [TrainedHead], state: &State, tensors: Tensors) -> Result<()> {
+    let find = |name: &str| {
+        tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.clone())
+    };
+    for (h, s) in trained.iter_mut().zip(&state.heads) {
+        anyhow::ensure!(
+            h.result.head == s.label,
+            "checkpoint heads differ from the run's"
+        );
+        h.result.error = s.error.clone();
+        h.result.final_train_loss = s.final_train_loss;
+        h.result.steps = s.steps;
+        if s.error.is_some() {
+            h.plugin = None;
+            continue;
+        }
+        let Some(p) = h.plugin.as_mut() else { continue };
+        let names: Vec<String> = p.params().iter().map(|q| q.name.clone()).collect();
+        for name in &names {
+            let value = find(&format!("{}/param/{name}", s.label))
+                .with_context(|| format!("checkpoint lacks {}/{name}", s.label))?;
+            p.set_param(name, value)?;
+        }
+        if s.adam_steps > 0 {
+            let m = (0..names.len())
+                .map(|k| find(&format!("{}/m/{k}", s.label)))
+                .collect::<Option<Vec<_>>>();
+            let v = (0..names.len())
+                .map(|k| find(&format!("{}/v/{k}", s.label)))
+                .collect::<Option<Vec<_>>>();
+            let (m, v) = m
+                .zip(v)
+                .with_context(|| format!("checkpoint lacks the optimiser state of {}", s.label))?;
+            h.opt.restore(s.adam_steps, m, v);
+        }
+    }
+    Ok(())
 }
 
 fn no_gradient_message(plugin: &str, params: &[String]) -> String {

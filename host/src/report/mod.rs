@@ -56,6 +56,9 @@ pub struct TaskResult {
     pub protocol: serde_json::Value,
     /// None when the task finished; otherwise why it failed.
     pub error: Option<String>,
+    /// Training continued from a checkpoint at this step (a resumed run).
+    #[serde(default)]
+    pub resumed_from_step: Option<u32>,
     /// Clips whose features were computed, and taken from the cache.
     pub features: serde_json::Value,
     /// Evaluated splits, in the task's order.

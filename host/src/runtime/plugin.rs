@@ -561,6 +561,13 @@ impl ReadoutPlugin {
         &self.g.store.data().params.params
     }
 
+    /// Reseed the host-side randomness (dropout) of this plugin, e.g. per
+    /// training step so that a resumed run draws the same masks.
+    pub fn reseed(&mut self, seed: u64) {
+        use rand::SeedableRng;
+        self.g.store.data_mut().rng = rand::rngs::StdRng::seed_from_u64(seed);
+    }
+
     /// Set one parameter's value by name (loading weights); the shape must match.
     pub fn set_param(&mut self, name: &str, value: DynTensor) -> Result<(), PluginError> {
         let params = &mut self.g.store.data_mut().params.params;

@@ -31,6 +31,18 @@ impl AdamW {
         }
     }
 
+    /// Steps taken and the first and second moments, for checkpoints.
+    pub fn state(&self) -> (u64, &[DynTensor], &[DynTensor]) {
+        (self.step, &self.m, &self.v)
+    }
+
+    /// Continue from a checkpointed state.
+    pub fn restore(&mut self, step: u64, m: Vec<DynTensor>, v: Vec<DynTensor>) {
+        self.step = step;
+        self.m = m;
+        self.v = v;
+    }
+
     /// New parameter values (autodiff leaves again) from values and grads.
     pub fn step(&mut self, lr: f64, params: &[DynTensor], grads: &[DynTensor]) -> Vec<DynTensor> {
         assert_eq!(params.len(), grads.len());
