@@ -37,6 +37,14 @@ pub enum Command {
     /// The on-disk cache: features, compiled plugins, generated data.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Write a self-contained HTML report (plots and tables) of a run.
+    Report {
+        /// The run's output directory (or its results.json).
+        dir: PathBuf,
+        /// Where to write it [default: DIR/report.html].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +237,21 @@ pub fn run(cli: Cli) -> Result<i32> {
             println!("A: {}   {}", a.display(), ra.header().trim_end());
             println!("B: {}   {}\n", b.display(), rb.header().trim_end());
             print!("{}", crate::report::compare(&ra, &rb));
+            Ok(0)
+        }
+        Some(Command::Report { dir, out }) => {
+            let r = crate::report::RunResults::load(&dir)?;
+            let base = if dir.is_dir() {
+                dir.clone()
+            } else {
+                dir.parent().map(PathBuf::from).unwrap_or_default()
+            };
+            let path = out.unwrap_or_else(|| base.join("report.html"));
+            crate::runtime::compile_cache::write_atomic(
+                &path,
+                crate::report::html::render(&r).as_bytes(),
+            )?;
+            println!("report: {}", path.display());
             Ok(0)
         }
         Some(Command::Cache(cmd)) => {

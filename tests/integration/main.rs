@@ -5,6 +5,7 @@ mod contract;
 mod faults;
 mod ops;
 mod readouts;
+mod report;
 mod resume;
 mod sandbox;
 mod security;

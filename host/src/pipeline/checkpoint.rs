@@ -27,6 +27,7 @@ pub struct HeadState {
     pub label: String,
     pub error: Option<String>,
     pub final_train_loss: Option<f64>,
+    pub loss_curve: Vec<(u32, f64)>,
     pub steps: u32,
     pub adam_steps: u64,
 }

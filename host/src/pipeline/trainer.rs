@@ -87,6 +87,7 @@ pub fn train(
             error: None,
             ci: Default::default(),
             final_train_loss: None,
+            loss_curve: vec![],
             steps: 0,
             scores: Default::default(),
         };
@@ -231,6 +232,10 @@ pub fn train(
             p.set_param_values(new);
             h.result.final_train_loss = Some(value);
             h.result.steps = step + 1;
+            let every = protocol.steps.div_ceil(200).max(1);
+            if step % every == 0 || step + 1 == protocol.steps {
+                h.result.loss_curve.push((step + 1, value));
+            }
             shown.push(format!("{} {value:.3}", h.result.head));
         }
         bar.set_message(shown.join("  "));
@@ -258,6 +263,7 @@ fn save(
             label: h.result.head.clone(),
             error: h.result.error.clone(),
             final_train_loss: h.result.final_train_loss,
+            loss_curve: h.result.loss_curve.clone(),
             steps: h.result.steps,
             adam_steps,
         });
@@ -298,6 +304,7 @@ fn restore(trained: &mut [TrainedHead], state: &State, tensors: Tensors) -> Resu
         );
         h.result.error = s.error.clone();
         h.result.final_train_loss = s.final_train_loss;
+        h.result.loss_curve = s.loss_curve.clone();
         h.result.steps = s.steps;
         if s.error.is_some() {
             h.plugin = None;

@@ -3,6 +3,8 @@
 //! temporary name then renamed, so a crash never loses a finished task and
 //! never leaves a half-written file that looks complete.
 
+pub mod html;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -82,6 +84,9 @@ pub struct HeadResult {
     #[serde(default)]
     pub ci: BTreeMap<String, [f64; 2]>,
     pub final_train_loss: Option<f64>,
+    /// (step, training loss), sampled to at most ~200 points.
+    #[serde(default)]
+    pub loss_curve: Vec<(u32, f64)>,
     pub steps: u32,
     /// Split -> scores.
     pub scores: BTreeMap<String, Scores>,
