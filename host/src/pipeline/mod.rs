@@ -530,6 +530,7 @@ fn run_task(
         grid_h: fshape.grid_h as u32,
         grid_w: fshape.grid_w as u32,
     };
+    let train_start = std::time::Instant::now();
     let checkpoints =
         checkpoint::Checkpoints::new(spec.out.join("checkpoints").join(&fingerprint[..16]));
     let (trained, resumed_from) = trainer::train(
@@ -543,12 +544,27 @@ fn run_task(
         train_targets,
         &checkpoints,
     )?;
-    if let (Some(step), true) = (resumed_from, spec.progress) {
+    if spec.progress {
+        let resumed = resumed_from
+            .map(|s| format!(", resumed at step {s}"))
+            .unwrap_or_default();
+        let losses: Vec<String> = trained
+            .iter()
+            .map(|h| match (&h.result.error, h.result.final_train_loss) {
+                (Some(_), _) => format!("{} failed", h.result.head),
+                (None, Some(l)) => format!("{} loss {l:.4}", h.result.head),
+                (None, None) => format!("{} untrained", h.result.head),
+            })
+            .collect();
         eprintln!(
-            "train {}: resumed from the checkpoint at step {step}",
-            info.name
+            "train {}: {} steps in {:.1} s{resumed}; {}",
+            info.name,
+            protocol.steps,
+            train_start.elapsed().as_secs_f64(),
+            losses.join(", ")
         );
     }
+    let eval_start = std::time::Instant::now();
 
     let mut control = BTreeMap::new();
     let mut head_results: Vec<HeadResult> = trained.iter().map(|h| h.result.clone()).collect();
@@ -616,6 +632,16 @@ fn run_task(
         }
     }
     checkpoints.clear();
+    if spec.progress {
+        eprintln!(
+            "evaluate {}: {} splits, control and {} heads, {} bootstrap resamples, in {:.1} s",
+            info.name,
+            splits.len() - 1,
+            heads.len(),
+            spec.bootstrap,
+            eval_start.elapsed().as_secs_f64()
+        );
+    }
     Ok(TaskResult {
         task: info.name.clone(),
         resumed_from_step: resumed_from,
