@@ -45,6 +45,24 @@ impl Guarded {
         }
     }
 
+    /// A fresh sandboxed store for component `c`.
+    fn start(
+        rt: &Runtime,
+        c: &LoadedComponent,
+        dataset: Option<&Path>,
+        seed: u64,
+        budgets: &Budgets,
+    ) -> Result<Self> {
+        let state = PluginState::new(
+            &c.origin,
+            dataset,
+            seed,
+            budgets,
+            crate::tensor::default_device(),
+        )?;
+        Ok(Guarded::new(rt, &c.origin, state, budgets))
+    }
+
     fn err(&self, call: &str, cause: impl Into<String>, trapped: bool) -> PluginError {
         PluginError {
             plugin: self.name.clone(),
@@ -243,14 +261,7 @@ impl TaskPlugin {
         seed: u64,
         budgets: &Budgets,
     ) -> Result<Self> {
-        let state = PluginState::new(
-            &c.origin,
-            dataset,
-            seed,
-            budgets,
-            crate::tensor::default_device(),
-        )?;
-        let mut g = Guarded::new(rt, &c.origin, state, budgets);
+        let mut g = Guarded::start(rt, c, dataset, seed, budgets)?;
         let bindings = g.call("instantiate", |s| {
             task::Task::instantiate(s, &c.component, linker)
         })?;
@@ -481,14 +492,7 @@ impl ReadoutPlugin {
         seed: u64,
         budgets: &Budgets,
     ) -> Result<Self> {
-        let state = PluginState::new(
-            &c.origin,
-            None,
-            seed,
-            budgets,
-            crate::tensor::default_device(),
-        )?;
-        let mut g = Guarded::new(rt, &c.origin, state, budgets);
+        let mut g = Guarded::start(rt, c, None, seed, budgets)?;
         let bindings = g.call("instantiate", |s| {
             readout::Readout::instantiate(s, &c.component, linker)
         })?;
