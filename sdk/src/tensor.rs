@@ -181,6 +181,10 @@ impl Tensor {
     pub fn mse(&self, targets: &Tensor) -> Result<Tensor> {
         wrap(self.0.mse(&targets.0))
     }
+    /// Huber loss (quadratic within `delta`, linear beyond), mean over elements.
+    pub fn huber(&self, targets: &Tensor, delta: f32) -> Result<Tensor> {
+        wrap(self.0.huber(&targets.0, delta))
+    }
 }
 
 macro_rules! binary_operator {

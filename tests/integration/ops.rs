@@ -178,6 +178,11 @@ fn gradients_of_layers_and_losses() {
     gradcheck("sigmoid-bce", vec![rand_t(&[4], 25)], move |o, x| {
         o.sigmoid_bce(&x[0], &labels).unwrap()
     });
+    // Differences on both sides of delta = 0.5 (none at the kink).
+    let far = t(vec![0.1, -0.3, 1.2, -0.9, 0.45, 2.0], &[6]);
+    gradcheck("huber", vec![t(vec![0.0; 6], &[6]), far.clone()], |o, x| {
+        o.huber(&x[0], &x[1], 0.5).unwrap()
+    });
     gradcheck("mse", vec![rand_t(&[3], 26), rand_t(&[3], 27)], |o, x| {
         o.mse(&x[0], &x[1]).unwrap()
     });
@@ -283,6 +288,30 @@ fn forward_values_match_independent_f64_computations() {
         .sum::<f64>()
         / 6.0;
     close(&o.sigmoid_bce(&x, &targets).unwrap().to_vec(), &[bce], 1e-6);
+}
+
+#[test]
+fn huber_matches_its_definition() {
+    let o = ops();
+    let (p, q) = (rand_t(&[2, 5], 50), rand_t(&[2, 5], 51));
+    let (pv, qv) = (p.to_vec(), q.to_vec());
+    let delta = 0.4f64;
+    let want: f64 = pv
+        .iter()
+        .zip(&qv)
+        .map(|(a, b)| {
+            let d = (*a as f64 - *b as f64).abs();
+            if d <= delta {
+                0.5 * d * d
+            } else {
+                delta * (d - 0.5 * delta)
+            }
+        })
+        .sum::<f64>()
+        / 10.0;
+    close(&o.huber(&p, &q, 0.4).unwrap().to_vec(), &[want], 1e-6);
+    assert!(o.huber(&p, &q, 0.0).is_err());
+    assert!(o.huber(&p, &rand_t(&[5], 1), 0.4).is_err());
 }
 
 #[test]

@@ -355,6 +355,9 @@ impl HostTensor for PluginState {
     fn sigmoid_bce(&mut self, h: Handle, t: Handle) -> OpResult {
         self.with2(h, t, |o, a, b| o.sigmoid_bce(a, b))
     }
+    fn huber(&mut self, h: Handle, t: Handle, delta: f32) -> OpResult {
+        self.with2(h, t, |o, a, b| o.huber(a, b, delta))
+    }
     fn mse(&mut self, h: Handle, t: Handle) -> OpResult {
         self.with2(h, t, |o, a, b| o.mse(a, b))
     }

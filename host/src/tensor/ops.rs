@@ -535,6 +535,27 @@ impl Ops {
         Ok(Self::mean_all(l))
     }
 
+    /// Huber loss, mean over elements: 0.5 d^2 for |d| <= delta, else
+    /// delta (|d| - 0.5 delta); written as 0.5 q^2 + delta (|d| - q) with
+    /// q = min(|d|, delta) so its gradient is continuous.
+    pub fn huber(&self, pred: &DynTensor, targets: &DynTensor, delta: f32) -> R {
+        Self::same_shape("huber", pred, targets)?;
+        if !(delta.is_finite() && delta > 0.0) {
+            return Err(OpError::new(
+                "huber",
+                format!("delta must be positive and finite, got {delta}"),
+            ));
+        }
+        let a = pred.value().clone().sub(targets.value().clone()).abs();
+        let q = a.clone().clamp_max(delta);
+        let l = q
+            .clone()
+            .square()
+            .mul_scalar(0.5)
+            .add(a.sub(q).mul_scalar(delta));
+        Ok(Self::mean_all(l))
+    }
+
     pub fn mse(&self, pred: &DynTensor, targets: &DynTensor) -> R {
         Self::same_shape("mse", pred, targets)?;
         Ok(Self::mean_all(
