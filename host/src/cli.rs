@@ -247,10 +247,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 dir.parent().map(PathBuf::from).unwrap_or_default()
             };
             let path = out.unwrap_or_else(|| base.join("report.html"));
-            crate::runtime::compile_cache::write_atomic(
-                &path,
-                crate::report::html::render(&r).as_bytes(),
-            )?;
+            crate::files::write_atomic(&path, crate::report::html::render(&r).as_bytes())?;
             println!("report: {}", path.display());
             Ok(0)
         }

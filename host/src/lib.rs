@@ -11,6 +11,7 @@ pub mod backbone;
 pub mod cache;
 pub mod cli;
 pub mod data;
+pub mod files;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;

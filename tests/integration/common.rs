@@ -112,3 +112,23 @@ pub fn scivid(args: &[&str], cwd: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A private small motion dataset in `dir/data` (for tests that damage or bait it).
+pub fn small_motion(dir: &Path, train: usize, test: usize, seed: u64) -> PathBuf {
+    let data = dir.join("data");
+    let spec = scivid::data::synth::MotionSpec {
+        train,
+        val: 8,
+        test,
+        seed,
+    };
+    scivid::data::synth::write_motion(&data, &spec).expect("write motion data");
+    data
+}
+
+/// `DIR/results.json`, parsed.
+pub fn results_json(dir: &Path) -> serde_json::Value {
+    let path = dir.join("results.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}

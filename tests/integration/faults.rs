@@ -6,15 +6,7 @@ use scivid::pipeline;
 
 /// A private copy of a small motion dataset that a test may damage.
 fn damaged_copy(dir: &std::path::Path) -> std::path::PathBuf {
-    let data = dir.join("data");
-    let spec = scivid::data::synth::MotionSpec {
-        train: 64,
-        val: 8,
-        test: 16,
-        seed: 5,
-    };
-    scivid::data::synth::write_motion(&data, &spec).unwrap();
-    data
+    crate::common::small_motion(dir, 64, 16, 5)
 }
 
 #[test]
@@ -51,10 +43,7 @@ fn truncated_clip_fails_its_task_naming_the_file() {
         "{e}"
     );
     // The failure is recorded in results.json, written whole.
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/results.json")).unwrap(),
-    )
-    .unwrap();
+    let json = crate::common::results_json(&dir.path().join("out"));
     assert!(
         json["tasks"][0]["error"]
             .as_str()

@@ -2,7 +2,7 @@
 //! content-addressed cache, finished tasks from the earlier results, and a
 //! run killed with SIGKILL resumes without recomputing what it had finished.
 
-use crate::common::motion_data;
+use crate::common::{motion_data, results_json as results};
 use std::path::Path;
 use std::process::Command;
 
@@ -22,10 +22,6 @@ fn scivid_cmd(cache: &Path, out: &Path, steps: &str) -> Command {
     .arg(motion_data())
     .env("SCIVID_CACHE_DIR", cache);
     c
-}
-
-fn results(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
 }
 
 fn cached_entries(cache: &Path) -> usize {

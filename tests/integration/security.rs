@@ -20,14 +20,7 @@ struct Row {
 
 /// A motion dataset with bait outside it and symlinks that point out.
 fn bait_dataset(root: &Path) -> PathBuf {
-    let data = root.join("data");
-    let spec = scivid::data::synth::MotionSpec {
-        train: 96,
-        val: 8,
-        test: 32,
-        seed: 3,
-    };
-    scivid::data::synth::write_motion(&data, &spec).unwrap();
+    let data = crate::common::small_motion(root, 96, 32, 3);
     std::fs::write(root.join("secret.txt"), "top secret").unwrap();
     std::fs::copy(data.join("test/clip_00000.npy"), root.join("secret.npy")).unwrap();
     std::os::unix::fs::symlink(root.join("secret.txt"), data.join("link-to-secret.txt")).unwrap();
@@ -80,9 +73,7 @@ fn readout_attack(
     for e in expect {
         assert!(outcome.contains(e), "{attack}: `{outcome}` lacks `{e}`");
     }
-    let on_disk: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("results.json")).unwrap())
-            .unwrap();
+    let on_disk = crate::common::results_json(tmp.path());
     let rest_finished = good.error.is_none()
         && good.steps == 20
         && on_disk["tasks"][0]["heads"][0]["scores"]["test"]["accuracy"]
@@ -122,8 +113,7 @@ fn task_attack(attack: &'static str, plugin: &str, rule: &'static str, expect: &
         assert!(outcome.contains(e), "{attack}: `{outcome}` lacks `{e}`");
     }
     let motion = &results.tasks[1];
-    let on_disk: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let on_disk = crate::common::results_json(&out);
     let rest_finished = motion.error.is_none()
         && motion.heads[0].error.is_none()
         && on_disk["tasks"][1]["heads"][0]["scores"]["test"]["accuracy"]

@@ -53,7 +53,7 @@ impl FeatureCache {
             h.update(f.to_le_bytes());
         }
         h.update(Sha256::digest(clip_bytes));
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        crate::files::hex(&h.finalize())
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -84,7 +84,7 @@ impl FeatureCache {
         }
         let sum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&sum);
-        crate::runtime::compile_cache::write_atomic(&self.path(key), &bytes)
+        crate::files::write_atomic(&self.path(key), &bytes)
     }
 
     /// Remove entries, oldest written first, until at most `max_bytes`

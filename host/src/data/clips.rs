@@ -30,11 +30,28 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// Frames as f32 [T, H, W, 3] in [0, 1], with the task's T, H, W.
-pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+/// The file behind a clip, resolved inside `root`, and its bytes.
+pub fn read(root: &Path, clip: &ClipSpec) -> Result<(PathBuf, Vec<u8>)> {
     let FrameSource::NpyVideo(rel) = &clip.source;
     let path = resolve_inside(root, rel).with_context(|| format!("clip `{}`", clip.id))?;
-    let a = npy::read(&path)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path, bytes))
+}
+
+/// Frames as f32 [T, H, W, 3] in [0, 1], with the task's T, H, W.
+pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+    let (path, bytes) = read(root, clip)?;
+    decode_bytes(&path, &bytes, clip, input)
+}
+
+/// Like [`decode`], from the clip file's bytes already read from `path`.
+pub fn decode_bytes(
+    path: &Path,
+    bytes: &[u8],
+    clip: &ClipSpec,
+    input: &InputSpec,
+) -> Result<Vec<f32>> {
+    let a = npy::parse(bytes, &path.display().to_string())?;
     let [t, h, w, c] = a.shape[..] else {
         bail!(
             "{}: shape {:?} is not [T, H, W, C]",

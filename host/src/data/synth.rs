@@ -105,7 +105,7 @@ pub fn write_motion(out: &Path, spec: &MotionSpec) -> Result<()> {
             ));
         }
         // labels.csv last: its presence marks a complete split.
-        crate::runtime::compile_cache::write_atomic(&dir.join("labels.csv"), csv.as_bytes())?;
+        crate::files::write_atomic(&dir.join("labels.csv"), csv.as_bytes())?;
     }
     let meta = serde_json::json!({
         "dataset": "motion",
@@ -115,7 +115,7 @@ pub fn write_motion(out: &Path, spec: &MotionSpec) -> Result<()> {
         "clip": {"frames": FRAMES, "height": SIZE, "width": SIZE, "channels": 3, "dtype": "uint8"},
         "classes": CLASSES,
     });
-    crate::runtime::compile_cache::write_atomic(
+    crate::files::write_atomic(
         &out.join("dataset.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )

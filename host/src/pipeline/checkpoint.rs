@@ -63,7 +63,7 @@ impl Checkpoints {
         let _ = std::fs::remove_dir_all(&done);
         std::fs::rename(&tmp, &done)
             .with_context(|| format!("cannot rename into {}", done.display()))?;
-        crate::runtime::compile_cache::write_atomic(&self.dir.join("LATEST"), name.as_bytes())?;
+        crate::files::write_atomic(&self.dir.join("LATEST"), name.as_bytes())?;
         // Older checkpoints are no longer needed.
         for e in std::fs::read_dir(&self.dir)?.flatten() {
             let n = e.file_name().to_string_lossy().to_string();

@@ -5,7 +5,7 @@
 use crate::backbone::Backbone;
 use crate::cache::{FeatureCache, Lookup};
 use crate::data::clips;
-use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec};
+use crate::runtime::bindings::{ClipSpec, InputSpec};
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -57,20 +57,18 @@ pub fn extract(
     let start = std::time::Instant::now();
 
     let mut out: Vec<Option<Vec<f32>>> = vec![None; clips.len()];
-    let mut keys: Vec<Option<String>> = vec![None; clips.len()];
     let (mut computed, mut cached) = (0, 0);
     for (b, batch) in clips.chunks(BATCH).enumerate() {
+        // Each clip file is read once: hashed for the cache key and, on a
+        // miss, decoded from the same bytes.
         let mut missing = vec![];
         for (j, clip) in batch.iter().enumerate() {
             let i = b * BATCH + j;
+            let (path, bytes) = clips::read(root, clip)?;
+            let mut key = None;
             if let Some(cache) = cache {
-                let FrameSource::NpyVideo(rel) = &clip.source;
-                let path = clips::resolve_inside(root, rel)
-                    .with_context(|| format!("clip `{}`", clip.id))?;
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let key = FeatureCache::key(&describe, &input_key, &clip.frame_indices, &bytes);
-                match cache.get(&key, per_clip) {
+                let k = FeatureCache::key(&describe, &input_key, &clip.frame_indices, &bytes);
+                match cache.get(&k, per_clip) {
                     Lookup::Hit(v) => {
                         out[i] = Some(v);
                         cached += 1;
@@ -83,16 +81,16 @@ pub fn extract(
                     }
                     Lookup::Miss => {}
                 }
-                keys[i] = Some(key);
+                key = Some(k);
             }
-            missing.push(i);
+            missing.push((i, path, bytes, key));
         }
         if !missing.is_empty() {
             let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
-            for &i in &missing {
-                let clip = &clips[i];
+            for (i, path, bytes, _) in &missing {
+                let clip = &clips[*i];
                 data.extend(
-                    clips::decode(root, clip, input)
+                    clips::decode_bytes(path, bytes, clip, input)
                         .with_context(|| format!("clip `{}`", clip.id))?,
                 );
             }
@@ -103,9 +101,9 @@ pub fn extract(
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            for (k, &i) in missing.iter().enumerate() {
+            for (k, (i, _, _, key)) in missing.iter().enumerate() {
                 let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
-                if let (Some(cache), Some(key)) = (cache, &keys[i]) {
+                if let (Some(cache), Some(key)) = (cache, key) {
                     cache.put(key, &v).with_context(|| {
                         format!(
                             "cannot write the feature cache in {}",
@@ -113,7 +111,7 @@ pub fn extract(
                         )
                     })?;
                 }
-                out[i] = Some(v);
+                out[*i] = Some(v);
                 computed += 1;
             }
         }

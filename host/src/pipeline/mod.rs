@@ -397,7 +397,7 @@ fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, DynTensor, DynTensor)])
             );
         }
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::files::hex(&h.finalize())
 }
 
 /// A result worth reusing: the task and every head finished.
@@ -412,7 +412,6 @@ fn fingerprint(
     task: &LoadedComponent,
     heads: &[(HeadSpec, LoadedComponent)],
 ) -> String {
-    use sha2::{Digest, Sha256};
     let what = serde_json::json!({
         "scivid": env!("CARGO_PKG_VERSION"),
         "task": task.sha256,
@@ -423,10 +422,7 @@ fn fingerprint(
         "quick": spec.quick,
         "seed": spec.seed,
     });
-    Sha256::digest(what.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::files::sha256_hex(what.to_string().as_bytes())
 }
 
 fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {

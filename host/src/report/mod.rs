@@ -96,12 +96,9 @@ impl RunResults {
     /// Write results.json, results.csv and results.md into `dir`, each atomically.
     pub fn write_all(&self, dir: &Path) -> anyhow::Result<()> {
         self.write_json(&dir.join("results.json"))?;
-        crate::runtime::compile_cache::write_atomic(
-            &dir.join("results.csv"),
-            self.csv().as_bytes(),
-        )?;
+        crate::files::write_atomic(&dir.join("results.csv"), self.csv().as_bytes())?;
         let md = format!("{}\n{}", self.header(), self.markdown());
-        crate::runtime::compile_cache::write_atomic(&dir.join("results.md"), md.as_bytes())
+        crate::files::write_atomic(&dir.join("results.md"), md.as_bytes())
     }
 
     /// One row per (task, split, readout, metric), for spreadsheets and pandas.
@@ -147,7 +144,7 @@ impl RunResults {
 
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(self)?;
-        crate::runtime::compile_cache::write_atomic(path, text.as_bytes())
+        crate::files::write_atomic(path, text.as_bytes())
     }
 
     /// One table per task: a row per (split, control or head), a column per metric.

@@ -3,17 +3,11 @@
 //! second load skips Cranelift. Writes go to a temporary name and are renamed
 //! into place, so concurrent runs never see a partial file.
 
-use anyhow::{Context, Result};
-use sha2::{Digest, Sha256};
+use anyhow::Result;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 fn engine_key(engine: &Engine) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -65,23 +59,7 @@ pub fn load(
     let component = Component::new(engine, bytes).map_err(anyhow::Error::from)?;
     if let Ok(serialized) = component.serialize() {
         // The cache is an optimisation: failing to write it is not an error.
-        let _ = write_atomic(&path, &serialized);
+        let _ = crate::files::write_atomic(&path, &serialized);
     }
     Ok((component, CacheOutcome::Miss))
-}
-
-/// Write via a unique temporary file and rename into place.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let parent = path.parent().context("cache path has no parent")?;
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = parent.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
-    Ok(())
 }

@@ -168,7 +168,7 @@ impl Runtime {
                 )
             })?;
         sdk_version::check_compatible(&version).with_context(|| format!("{origin}: refused"))?;
-        let sha256 = compile_cache::sha256_hex(bytes);
+        let sha256 = crate::files::sha256_hex(bytes);
         let (component, cache) =
             compile_cache::load(&self.engine, self.cache_dir.as_deref(), bytes, &sha256)
                 .with_context(|| format!("{origin}: cannot compile the component"))?;
