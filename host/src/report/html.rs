@@ -249,14 +249,10 @@ fn table(t: &TaskResult) -> String {
         for (name, sc, ci) in rows {
             let _ = write!(s, "<tr><td>{}</td><td>{}</td>", esc(split), esc(&name));
             for m in &metrics {
-                let v = sc.and_then(|sc| sc.get(*m));
-                let cell = match (v, ci) {
-                    (Some(v), Some([lo, hi])) if *m == &t.primary_metric => {
-                        format!("{v:.4} [{lo:.3}, {hi:.3}]")
-                    }
-                    (Some(v), _) => format!("{v:.4}"),
-                    _ => "-".into(),
-                };
+                let cell = super::score_cell(
+                    sc.and_then(|sc| sc.get(*m)).copied(),
+                    ci.filter(|_| *m == &t.primary_metric),
+                );
                 let _ = write!(s, "<td>{cell}</td>");
             }
             s.push_str("</tr>");

@@ -12,6 +12,15 @@ use std::path::Path;
 /// Metric name -> value.
 pub type Scores = BTreeMap<String, f64>;
 
+/// A table cell: the value, with its interval when given (`-` when absent).
+pub(crate) fn score_cell(v: Option<f64>, ci: Option<&[f64; 2]>) -> String {
+    match (v, ci) {
+        (Some(v), Some([lo, hi])) => format!("{v:.4} [{lo:.3}, {hi:.3}]"),
+        (Some(v), None) => format!("{v:.4}"),
+        (None, _) => "-".into(),
+    }
+}
+
 /// One row of a table: readout name, its scores and its interval.
 type ScoreRow<'a> = (&'a str, Option<&'a Scores>, Option<&'a [f64; 2]>);
 
@@ -192,14 +201,10 @@ impl RunResults {
                     let cells: Vec<String> = metrics
                         .iter()
                         .map(|m| {
-                            let v = s.and_then(|s| s.get(m));
-                            match (v, ci) {
-                                (Some(v), Some([lo, hi])) if *m == t.primary_metric => {
-                                    format!("{v:.4} [{lo:.3}, {hi:.3}]")
-                                }
-                                (Some(v), _) => format!("{v:.4}"),
-                                (None, _) => "-".into(),
-                            }
+                            score_cell(
+                                s.and_then(|s| s.get(m)).copied(),
+                                ci.filter(|_| *m == t.primary_metric),
+                            )
                         })
                         .collect();
                     format!("| {split} | {name} | {} |\n", cells.join(" | "))
