@@ -8,6 +8,11 @@ use std::process::Command;
 /// (plugin name, crate name) of every built-in plugin.
 const BUILTINS: &[(&str, &str)] = &[
     ("motion", "motion"),
+    ("flyvsfly", "flyvsfly"),
+    ("calms21", "calms21"),
+    ("typhoon", "typhoon"),
+    ("weatherbench2", "weatherbench2"),
+    ("stir", "stir"),
     ("linear", "linear"),
     ("attention", "attention"),
 ];

@@ -23,9 +23,12 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run an evaluation (default: built-in motion task, pixel backbone, linear heads).
+    /// Run an evaluation (default: SciVid's five tasks on synthetic stand-ins, pixel backbone).
     Run(RunArgs),
-    /// Datasets: generate the built-in synthetic data.
+    /// Tasks: list the built-in tasks.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Datasets: generate synthetic stand-ins, check a dataset directory.
     #[command(subcommand)]
     Data(DataCommand),
     /// Plugins: list the built-ins, inspect a component.
@@ -84,9 +87,13 @@ pub struct RunArgs {
     /// Backbone name [default: pixel].
     #[arg(long)]
     pub backbone: Option<String>,
-    /// Dataset directory (granted read-only to the task plugins).
+    /// Dataset directory for the tasks (granted read-only to each task
+    /// plugin); without one, a built-in task runs on its synthetic stand-in.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Dataset directory of one task: TASK=DIR (repeatable).
+    #[arg(long = "task-data")]
+    pub task_data: Vec<String>,
     /// Output directory for results.json [default: scivid-out].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -162,26 +169,35 @@ impl BudgetArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DataCommand {
-    /// Write a synthetic dataset.
-    #[command(subcommand)]
-    Synth(SynthCommand),
+pub enum TasksCommand {
+    /// The built-in tasks: kind, input, target, metrics and their direction.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SynthCommand {
-    /// Shapes moving right/left/down/up; the class is the motion.
-    Motion {
+pub enum DataCommand {
+    /// Write the synthetic stand-in of a built-in task (in the layout the task reads).
+    Synth {
+        /// flyvsfly, calms21, typhoon, weatherbench2, stir or motion.
+        task: String,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 512)]
-        train: usize,
-        #[arg(long, default_value_t = 128)]
-        val: usize,
-        #[arg(long, default_value_t = 128)]
-        test: usize,
+        /// Training examples (clips, sequences, windows or videos); val and
+        /// test get a quarter each [default: the stand-in's own].
+        #[arg(long)]
+        clips: Option<usize>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+    },
+    /// Validate a dataset directory against a task: counts per split, a
+    /// few decoded clips, the first problem named.
+    Check {
+        /// A built-in task name or a task .wasm file.
+        task: String,
+        dir: PathBuf,
+        /// Clips to decode per split.
+        #[arg(long, default_value_t = 4)]
+        samples: usize,
     },
 }
 
@@ -204,24 +220,53 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
-        Some(Command::Data(DataCommand::Synth(SynthCommand::Motion {
+        Some(Command::Tasks(TasksCommand::List)) => {
+            print!("{}", tasks_table()?);
+            Ok(0)
+        }
+        Some(Command::Data(DataCommand::Synth {
+            task,
             out,
-            train,
-            val,
-            test,
+            clips,
             seed,
-        }))) => {
-            let spec = crate::data::synth::MotionSpec {
-                train,
-                val,
-                test,
+        })) => {
+            let stand_in = crate::data::synth::find(&task)?;
+            let spec = crate::data::synth::SynthSpec::with_train(
+                clips.unwrap_or(stand_in.default_train),
                 seed,
-            };
-            crate::data::synth::write_motion(&out, &spec)?;
+            );
+            crate::data::synth::write(&task, &out, &spec)?;
             println!(
-                "wrote motion dataset ({train}/{val}/{test} clips) to {}",
+                "wrote the `{task}` stand-in ({}/{}/{} train/val/test) to {}",
+                spec.train,
+                spec.val,
+                spec.test,
                 out.display()
             );
+            Ok(0)
+        }
+        Some(Command::Data(DataCommand::Check { task, dir, samples })) => {
+            let rt = Runtime::new(Runtime::default_cache_dir())?;
+            let checks = pipeline::check_dataset(&rt, &PluginRef::parse(&task), &dir, samples)?;
+            println!("| split | clips | groups | extras | decoded | value range |");
+            println!("|---|---:|---:|---|---:|---|");
+            for c in &checks {
+                println!(
+                    "| {} | {} | {} | {} | {} | [{:.3}, {:.3}] |",
+                    c.split,
+                    c.clips,
+                    c.groups,
+                    if c.extras.is_empty() {
+                        "-".to_string()
+                    } else {
+                        c.extras.join(", ")
+                    },
+                    c.decoded,
+                    c.value_range.0,
+                    c.value_range.1
+                );
+            }
+            println!("{}: ok for task `{task}`", dir.display());
             Ok(0)
         }
         Some(Command::Results(ResultsCommand::Show { dir })) => {
@@ -334,6 +379,13 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     if let Some(d) = &args.data {
         spec.data = Some(d.clone());
     }
+    for item in &args.task_data {
+        let (task, dir) = item
+            .split_once('=')
+            .with_context(|| format!("--task-data `{item}`: expected TASK=DIR"))?;
+        spec.task_data
+            .push((PluginRef::parse(task).name(), PathBuf::from(dir)));
+    }
     if let Some(o) = &args.out {
         spec.out = o.clone();
     }
@@ -383,6 +435,10 @@ fn run_eval(args: RunArgs) -> Result<i32> {
     }
     let results = pipeline::run(&spec)?;
     print!("{}", results.markdown());
+    println!(
+        "## Summary (primary metric on the last split)\n\n{}",
+        results.summary()
+    );
     println!("results: {}", spec.out.join("results.json").display());
     let failed = results
         .tasks
@@ -413,6 +469,43 @@ fn print_config(spec: &RunSpec) -> Result<String> {
             p.final_learning_rate,
             p.weight_decay,
             p.clip_norm.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+        ));
+    }
+    Ok(out)
+}
+
+/// The built-in tasks as a Markdown table.
+fn tasks_table() -> Result<String> {
+    let rt = Runtime::new(Runtime::default_cache_dir())?;
+    let mut out = String::from(
+        "| task | kind | input (T x H x W x C) | target | primary metric | metrics | stand-in |\n|---|---|---|---|---|---|---|\n",
+    );
+    for name in builtin::names() {
+        let c = PluginRef::Builtin(name.to_string()).load(&rt)?;
+        if c.kind != PluginKind::Task {
+            continue;
+        }
+        let t = rt.instantiate_task(&c, None, 0, &Budgets::default())?;
+        let i = &t.info;
+        out.push_str(&format!(
+            "| {} | {:?} | {}x{}x{}x{} | {:?} | {} ({}) | {} | {} |\n",
+            i.name,
+            i.kind,
+            i.input.frames,
+            i.input.height,
+            i.input.width,
+            i.input.channels,
+            i.target_shape,
+            i.primary_metric,
+            if i.higher_is_better {
+                "higher is better"
+            } else {
+                "lower is better"
+            },
+            i.metrics.join(", "),
+            crate::data::synth::find(&i.name)
+                .map(|s| s.about)
+                .unwrap_or("-"),
         ));
     }
     Ok(out)

@@ -18,7 +18,8 @@ pub struct RunConfig {
     pub backbone: Option<String>,
     pub seed: Option<u64>,
     pub out: Option<PathBuf>,
-    /// Dataset directory for the tasks (the built-in `motion` makes its own).
+    /// Dataset directory for every task without its own (`[[tasks]] data`);
+    /// a built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
     /// `cached`: features extracted once, no augmentation.
     pub mode: Option<String>,
@@ -43,6 +44,9 @@ pub struct RunConfig {
 pub struct TaskEntry {
     /// A built-in name or a `.wasm` path.
     pub plugin: String,
+    /// This task's dataset directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,9 +139,12 @@ impl RunConfig {
                 *s = base.join(p).display().to_string();
             }
         };
-        self.tasks
-            .iter_mut()
-            .for_each(|t| fix_plugin(&mut t.plugin));
+        for t in &mut self.tasks {
+            fix_plugin(&mut t.plugin);
+            if let Some(d) = t.data.as_mut() {
+                fix(d);
+            }
+        }
         self.readouts
             .iter_mut()
             .for_each(|r| fix_plugin(&mut r.plugin));
@@ -176,6 +183,15 @@ impl RunConfig {
                 .tasks
                 .iter()
                 .map(|t| PluginRef::parse(&t.plugin))
+                .collect();
+            spec.task_data = self
+                .tasks
+                .iter()
+                .filter_map(|t| {
+                    t.data
+                        .as_ref()
+                        .map(|d| (PluginRef::parse(&t.plugin).name(), d.clone()))
+                })
                 .collect();
         }
         if !self.readouts.is_empty() {
@@ -230,7 +246,15 @@ impl RunConfig {
             tasks: spec
                 .tasks
                 .iter()
-                .map(|t| TaskEntry { plugin: name(t) })
+                .map(|t| TaskEntry {
+                    plugin: name(t),
+                    data: spec
+                        .task_data
+                        .iter()
+                        .rev()
+                        .find(|(n, _)| *n == t.name())
+                        .map(|(_, d)| d.clone()),
+                })
                 .collect(),
             readouts: spec
                 .heads

@@ -11,7 +11,7 @@
 //! - A **readout** implements [`Readout`] (declare parameters, forward) and
 //!   calls [`export_readout!`].
 //!
-//! The contract is the WIT package `scivid:plugin@0.1.0` in `sdk/wit`; the
+//! The contract is the WIT package `scivid:plugin@0.2.0` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
 
@@ -20,6 +20,7 @@ extern crate self as scivid_sdk;
 
 #[doc(hidden)]
 pub mod bindings;
+pub mod data;
 pub mod metrics;
 mod tensor;
 
@@ -28,7 +29,8 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
-    ClipSpec, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
+    ClipSpec, Extra, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
+    ValueMap,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
 pub use tensor::{Init, Tensor};
@@ -40,6 +42,22 @@ pub const SDK_VERSION_SECTION: &str = "scivid:sdk-version";
 
 /// Where a task's dataset directory appears inside the sandbox.
 pub const DATA_DIR: &str = "/data";
+
+/// SciVid's shared training protocol: AdamW at peak lr 3e-4, 1000 warmup
+/// steps, cosine decay to 1e-7, weight decay 1e-4, 40,000 steps of batch 32
+/// (1.28M samples), no clipping. Tasks change what differs
+/// (`Protocol { weight_decay: 0.0, ..scivid_protocol() }`).
+pub fn scivid_protocol() -> Protocol {
+    Protocol {
+        steps: 40_000,
+        batch_size: 32,
+        learning_rate: 3e-4,
+        warmup_steps: 1000,
+        final_learning_rate: 1e-7,
+        weight_decay: 1e-4,
+        clip_norm: None,
+    }
+}
 
 /// An error a plugin returns to the host; the message should name the thing.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +123,40 @@ pub trait Readout: 'static {
         Self: Sized;
     /// features [B, T, N, D] -> predictions [B, ..output_shape].
     fn forward(&self, features: &Tensor, train: bool) -> Result<Tensor>;
+    /// Like [`Readout::forward`], also given the clips' extras (e.g. query
+    /// points, [B, ..shape] each). Override it to use them; by default the
+    /// extras are ignored.
+    fn forward_with(&self, features: &Tensor, extras: &Extras, train: bool) -> Result<Tensor> {
+        let _ = extras;
+        self.forward(features, train)
+    }
+}
+
+/// The per-clip extras of a batch, by name.
+pub struct Extras(Vec<(String, Tensor)>);
+
+impl Extras {
+    /// The extra called `name`, or an error listing the ones present.
+    pub fn get(&self, name: &str) -> Result<&Tensor> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+            .ok_or_else(|| {
+                let have: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+                Error(format!(
+                    "this task gives no extra input `{name}` (it gives: {})",
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ))
+            })
+    }
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(n, _)| n.as_str())
+    }
 }
 
 /// Readout configuration: string key-value pairs from the run spec.
@@ -207,14 +259,29 @@ pub mod __adapters {
             READOUT.with(|s| *s.borrow_mut() = Some(Box::new(r)));
             Ok(())
         }
-        fn forward(features: &RawTensor, train: bool) -> std::result::Result<RawTensor, String> {
+        fn forward(
+            features: &RawTensor,
+            extra_names: Vec<String>,
+            extras: Vec<RawTensor>,
+            train: bool,
+        ) -> std::result::Result<RawTensor, String> {
             READOUT.with(|s| {
                 let guard = s.borrow();
                 let r = guard
                     .as_ref()
                     .and_then(|b| b.downcast_ref::<R>())
                     .ok_or_else(|| "forward called before init".to_string())?;
-                r.forward(Tensor::borrowed(features), train)
+                if extra_names.len() != extras.len() {
+                    return Err("forward: extra names and tensors differ in number".to_string());
+                }
+                let extras = Extras(
+                    extra_names
+                        .into_iter()
+                        .zip(extras)
+                        .map(|(n, t)| (n, Tensor::from_raw(t)))
+                        .collect(),
+                );
+                r.forward_with(Tensor::borrowed(features), &extras, train)
                     .map(Tensor::into_raw)
                     .map_err(|e| e.0)
             })

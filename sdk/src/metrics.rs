@@ -1,5 +1,5 @@
 //! Metric helpers plugins share, written to match their usual references
-//! (scikit-learn for average precision).
+//! (scikit-learn for average precision, WeatherBench 2 for latitude weights).
 
 /// Average precision of `scores` for binary `labels`, as scikit-learn's
 /// `average_precision_score`: sum over distinct thresholds (descending) of
@@ -44,6 +44,35 @@ pub fn average_precision(scores: &[f32], labels: &[bool]) -> f64 {
         prev_recall = recall;
     }
     ap
+}
+
+/// WeatherBench 2's latitude weights for `n` equally spaced latitudes from
+/// -90 to 90 degrees (poles included): the area of each latitude band
+/// (sin of the upper bound minus sin of the lower bound, the bounds being
+/// the midpoints between rows, clipped at the poles), normalised to mean 1.
+/// Proportional to cos(latitude) away from the poles.
+pub fn latitude_weights(n: usize) -> Vec<f64> {
+    if n < 2 {
+        return vec![1.0; n];
+    }
+    let lat: Vec<f64> = (0..n)
+        .map(|i| (-90.0 + 180.0 * i as f64 / (n - 1) as f64).to_radians())
+        .collect();
+    let half_pi = std::f64::consts::FRAC_PI_2;
+    let bound = |i: usize| -> f64 {
+        if i == 0 {
+            -half_pi
+        } else if i == n {
+            half_pi
+        } else {
+            (lat[i - 1] + lat[i]) / 2.0
+        }
+    };
+    let area: Vec<f64> = (0..n)
+        .map(|i| bound(i + 1).sin() - bound(i).sin())
+        .collect();
+    let mean = area.iter().sum::<f64>() / n as f64;
+    area.iter().map(|a| a / mean).collect()
 }
 
 /// Mean of per-class average precision over `classes`, for scores and
@@ -97,5 +126,31 @@ mod tests {
         // All tied: AP equals the positive rate.
         let ap = average_precision(&[0.5; 4], &[true, false, false, false]);
         assert!((ap - 0.25).abs() < 1e-12, "{ap}");
+    }
+}
+
+/// Scores and binary labels gathered chunk by chunk (for mAP-style metrics
+/// that need every example before they can be computed).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreBuffer {
+    pub scores: Vec<f32>,
+    /// Targets above 0.5 count as positive.
+    pub labels: Vec<bool>,
+}
+
+impl ScoreBuffer {
+    pub fn update(
+        &mut self,
+        predictions: &crate::Tensor,
+        targets: &crate::Tensor,
+    ) -> crate::Result<()> {
+        self.scores.extend(predictions.read()?);
+        self.labels
+            .extend(targets.read()?.into_iter().map(|t| t > 0.5));
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
     }
 }

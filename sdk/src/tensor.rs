@@ -51,6 +51,10 @@ impl Tensor {
         unsafe { &*(t as *const raw::Tensor as *const Tensor) }
     }
 
+    pub(crate) fn from_raw(t: raw::Tensor) -> Tensor {
+        Tensor(t)
+    }
+
     pub(crate) fn into_raw(self) -> raw::Tensor {
         self.0
     }

@@ -68,7 +68,7 @@ pub fn test_plugin(name: &str) -> PathBuf {
 pub fn motion_data() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let spec = scivid::data::synth::MotionSpec {
+        let spec = scivid::data::synth::SynthSpec {
             train: 256,
             val: 64,
             test: 64,
@@ -78,8 +78,8 @@ pub fn motion_data() -> PathBuf {
         let dir = target_dir()
             .join("test-data")
             .join(format!("motion-v{version}-seed7"));
-        if !scivid::data::synth::is_complete(&dir, &spec) {
-            scivid::data::synth::write_motion(&dir, &spec).expect("write motion data");
+        if !scivid::data::synth::is_complete(&dir, "motion", &spec) {
+            scivid::data::synth::write("motion", &dir, &spec).expect("write motion data");
         }
         dir
     })
@@ -92,6 +92,7 @@ pub fn quick_spec(out: &Path, heads: &[&str], steps: u32) -> RunSpec {
     spec.tasks = vec![PluginRef::Builtin("motion".into())];
     spec.heads = heads.iter().map(|h| HeadSpec::parse(h).unwrap()).collect();
     spec.data = Some(motion_data());
+    spec.backbone = "pixel8".into();
     spec.protocol.steps = Some(steps);
     spec.progress = false;
     spec.cache_dir = Some(target_dir().join("test-cache"));
@@ -116,13 +117,13 @@ pub fn scivid(args: &[&str], cwd: &Path) -> (i32, String, String) {
 /// A private small motion dataset in `dir/data` (for tests that damage or bait it).
 pub fn small_motion(dir: &Path, train: usize, test: usize, seed: u64) -> PathBuf {
     let data = dir.join("data");
-    let spec = scivid::data::synth::MotionSpec {
+    let spec = scivid::data::synth::SynthSpec {
         train,
         val: 8,
         test,
         seed,
     };
-    scivid::data::synth::write_motion(&data, &spec).expect("write motion data");
+    scivid::data::synth::write("motion", &data, &spec).expect("write motion data");
     data
 }
 

@@ -12,7 +12,9 @@ fn plugin_built_against_a_future_sdk_is_refused_naming_both_versions() {
         rt.load_file(&test_plugin("future-sdk")).err().unwrap()
     );
     assert!(
-        e.contains("9.0.0") && e.contains("0.1.0") && e.contains("future_sdk.wasm"),
+        e.contains("9.0.0")
+            && e.contains(scivid::runtime::sdk_version::HOST_SDK_VERSION)
+            && e.contains("future_sdk.wasm"),
         "{e}"
     );
 }
@@ -128,7 +130,10 @@ fn inspect_shows_name_kind_versions_hash_and_grants() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["name"], "motion");
     assert_eq!(v["kind"], "task");
-    assert_eq!(v["sdk_version"], "0.1.0");
+    assert_eq!(
+        v["sdk_version"],
+        scivid::runtime::sdk_version::HOST_SDK_VERSION
+    );
     assert_eq!(v["sha256"].as_str().unwrap().len(), 64);
     assert!(v["grants"][0].as_str().unwrap().starts_with("dataset-read"));
     let (code, out, _) = scivid(&["plugins", "list"], dir.path());

@@ -11,4 +11,5 @@ mod sandbox;
 mod security;
 mod slice;
 mod spec_file;
+mod tasks;
 mod third_party;

@@ -70,7 +70,7 @@ fn attention_forward_matches_the_numpy_reference() {
     );
 
     let got = head
-        .forward(&load(&dir.join("features.npy")), false)
+        .forward(&load(&dir.join("features.npy")), &[], false)
         .unwrap()
         .to_vec();
     let want = load(&dir.join("expected.npy")).to_vec();

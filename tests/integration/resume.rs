@@ -10,6 +10,10 @@ fn scivid_cmd(cache: &Path, out: &Path, steps: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_scivid"));
     c.args([
         "run",
+        "--task",
+        "motion",
+        "--backbone",
+        "pixel8",
         "--readout",
         "flat=linear:pool=flatten",
         "--steps",
@@ -170,7 +174,8 @@ fn results_show_and_compare_call_out_spec_differences() {
     };
     let show = run(&["results".as_ref(), "show".as_ref(), a.as_os_str()]);
     assert!(
-        show.starts_with("scivid 0.1.0") && show.contains("| test | flat |"),
+        show.starts_with(&format!("scivid {}", env!("CARGO_PKG_VERSION")))
+            && show.contains("| test | flat |"),
         "{show}"
     );
     let cmp = run(&[

@@ -95,6 +95,10 @@ fn budgets_can_be_set_for_one_plugin_from_the_command_line() {
     let (code, out, err) = crate::common::scivid(
         &[
             "run",
+            "--task",
+            "motion",
+            "--backbone",
+            "pixel8",
             "--data",
             data.to_str().unwrap(),
             "--readout",

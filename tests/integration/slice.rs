@@ -60,6 +60,14 @@ fn cli_run_prints_a_table_and_writes_json() {
     let (code, stdout, stderr) = scivid(
         &[
             "run",
+            "--task",
+            "motion",
+            "--backbone",
+            "pixel8",
+            "--readout",
+            "linear",
+            "--readout",
+            "linear-flat=linear:pool=flatten",
             "--data",
             data.to_str().unwrap(),
             "--steps",

@@ -17,6 +17,8 @@ fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
             "run",
             "--task",
             wasm.to_str().unwrap(),
+            "--backbone",
+            "pixel8",
             "--readout",
             "flat=linear:pool=flatten",
             "--data",

@@ -72,6 +72,7 @@ impl Task for MotionSign {
                     frame_indices: (0..16).collect(),
                     target: vec![away],
                     group: video.into(),
+                    extras: vec![],
                 })
             })
             .collect()

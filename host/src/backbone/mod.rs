@@ -39,7 +39,9 @@ impl FeatureShape {
 /// Backbones selectable by name.
 pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
     match name {
-        "pixel" => Ok(Box::new(PixelControl::new(8))),
-        other => bail!("unknown backbone `{other}` (available: pixel)"),
+        // Patch 16: the token grid of a ViT-B/16 (14x14 at 224^2).
+        "pixel" => Ok(Box::new(PixelControl::new(16))),
+        "pixel8" => Ok(Box::new(PixelControl::new(8))),
+        other => bail!("unknown backbone `{other}` (available: pixel, pixel8)"),
     }
 }

@@ -41,10 +41,10 @@ impl FeatureCache {
         backbone: &serde_json::Value,
         input: &str,
         frames: &[u32],
-        clip_bytes: &[u8],
+        clip_digest: &[u8],
     ) -> String {
         let mut h = Sha256::new();
-        h.update(b"scivid-features-v1\0");
+        h.update(b"scivid-features-v2\0");
         h.update(backbone.to_string().as_bytes());
         h.update(b"\0");
         h.update(input.as_bytes());
@@ -52,7 +52,7 @@ impl FeatureCache {
         for f in frames {
             h.update(f.to_le_bytes());
         }
-        h.update(Sha256::digest(clip_bytes));
+        h.update(clip_digest);
         crate::files::hex(&h.finalize())
     }
 

@@ -1,10 +1,15 @@
 //! Decoding clips: resolve a task's clip spec inside the dataset directory
-//! (never outside it), read the frames, pick the requested indices, resize
-//! (bilinear, aspect ratio not kept, as SciVid's readers) and scale to [0,1].
+//! (never outside it), read the files behind the requested frames, resample
+//! the indices to the task's frame count, map values to the backbone's input
+//! range and resize (bilinear, aspect ratio not kept, as SciVid's readers).
+//!
+//! [`read`] gathers the bytes first (they also key the feature cache);
+//! [`ClipBytes::decode`] turns them into frames [T, H, W, 3].
 
 use super::npy;
-use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec};
+use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec, ValueMap};
 use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
 
 /// Resolve `rel` under `root`, refusing absolute paths, `..`, and symlinks
@@ -30,84 +35,195 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// The file behind a clip, resolved inside `root`, and its bytes.
-pub fn read(root: &Path, clip: &ClipSpec) -> Result<(PathBuf, Vec<u8>)> {
-    let FrameSource::NpyVideo(rel) = &clip.source;
-    let path = resolve_inside(root, rel).with_context(|| format!("clip `{}`", clip.id))?;
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok((path, bytes))
-}
-
-/// Frames as f32 [T, H, W, 3] in [0, 1], with the task's T, H, W.
-pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
-    let (path, bytes) = read(root, clip)?;
-    decode_bytes(&path, &bytes, clip, input)
-}
-
-/// Like [`decode`], from the clip file's bytes already read from `path`.
-pub fn decode_bytes(
-    path: &Path,
-    bytes: &[u8],
-    clip: &ClipSpec,
-    input: &InputSpec,
-) -> Result<Vec<f32>> {
-    let a = npy::parse(bytes, &path.display().to_string())?;
-    let [t, h, w, c] = a.shape[..] else {
-        bail!(
-            "{}: shape {:?} is not [T, H, W, C]",
-            path.display(),
-            a.shape
-        );
-    };
-    if a.dtype != npy::Dtype::U8 {
-        bail!(
-            "{}: frames must be uint8, found {:?}",
-            path.display(),
-            a.dtype
-        );
-    }
-    if !matches!(c, 1 | 3) {
-        bail!("{}: {c} channels (expected 1 or 3)", path.display());
-    }
-    if clip.frame_indices.is_empty() {
+/// The frame indices a clip's `frames` resample to (nearest index: SciVid
+/// pads short clips to a multiple of 16 this way).
+pub fn resampled_indices(clip: &ClipSpec, frames: usize) -> Result<Vec<u32>> {
+    let n = clip.frame_indices.len();
+    if n == 0 {
         bail!("clip `{}`: no frame indices", clip.id);
     }
-    let (oh, ow, of) = (
-        input.height as usize,
-        input.width as usize,
-        input.frames as usize,
-    );
-    let mut out = Vec::with_capacity(of * oh * ow * 3);
-    for k in 0..of {
-        // Resample the requested indices to `frames` by nearest index.
-        let idx = clip.frame_indices[k * clip.frame_indices.len() / of] as usize;
-        if idx >= t {
-            bail!(
-                "clip `{}`: frame index {idx} out of range for {} ({t} frames)",
-                clip.id,
-                path.display()
-            );
-        }
-        let frame = &a.data[idx * h * w * c..(idx + 1) * h * w * c];
-        resize_into(frame, h, w, c, oh, ow, &mut out);
-    }
-    Ok(out)
+    Ok((0..frames)
+        .map(|k| clip.frame_indices[k * n / frames])
+        .collect())
 }
 
-/// Bilinear resize (half-pixel centres) of one uint8 frame, gray tiled to
-/// RGB, scaled to [0, 1], appended to `out`.
-fn resize_into(
-    frame: &[u8],
+/// The raw bytes behind one clip's frames.
+pub struct ClipBytes {
+    /// (file, bytes) in read order: one array file, or one image per frame.
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// Read the files behind `clip` (for image sequences, only the frames the
+/// clip uses), resolved inside `root`.
+pub fn read(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<ClipBytes> {
+    let open = |rel: &str| -> Result<(PathBuf, Vec<u8>)> {
+        let path = resolve_inside(root, rel).with_context(|| format!("clip `{}`", clip.id))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok((path, bytes))
+    };
+    let files = match &clip.source {
+        FrameSource::NpyVideo(rel) | FrameSource::NpyArray((rel, _)) => vec![open(rel)?],
+        FrameSource::ImageFiles(list) => {
+            let mut files = vec![];
+            for idx in resampled_indices(clip, input.frames as usize)? {
+                let Some(rel) = list.get(idx as usize) else {
+                    bail!(
+                        "clip `{}`: frame index {idx} out of range ({} image files)",
+                        clip.id,
+                        list.len()
+                    );
+                };
+                files.push(open(rel)?);
+            }
+            files
+        }
+    };
+    Ok(ClipBytes { files })
+}
+
+impl ClipBytes {
+    /// sha256 over everything that determines the decoded frames (the
+    /// bytes read and how values are mapped), for the feature cache key.
+    pub fn digest(&self, clip: &ClipSpec) -> Vec<u8> {
+        let mut h = Sha256::new();
+        for (_, bytes) in &self.files {
+            h.update(Sha256::digest(bytes));
+        }
+        if let FrameSource::NpyArray((_, map)) = &clip.source {
+            h.update(format!("{:?}{:?}{:?}", map.clamp, map.shift, map.scale).as_bytes());
+        }
+        h.finalize().to_vec()
+    }
+
+    /// Frames as f32 [T, H, W, 3] with the task's T, H, W.
+    pub fn decode(&self, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+        let (oh, ow) = (input.height as usize, input.width as usize);
+        let indices = resampled_indices(clip, input.frames as usize)?;
+        let mut out = Vec::with_capacity(indices.len() * oh * ow * 3);
+        match &clip.source {
+            FrameSource::ImageFiles(_) => {
+                for (path, bytes) in &self.files {
+                    let frame = decode_image(path, bytes)?;
+                    resize_into(&frame, oh, ow, &mut out);
+                }
+            }
+            FrameSource::NpyVideo(_) | FrameSource::NpyArray(_) => {
+                let (path, bytes) = &self.files[0];
+                let what = path.display().to_string();
+                let a = npy::parse(bytes, &what)?;
+                let [t, h, w, c] = a.shape[..] else {
+                    bail!("{what}: shape {:?} is not [T, H, W, C]", a.shape);
+                };
+                if !matches!(c, 1 | 3) {
+                    bail!("{what}: {c} channels (expected 1 or 3)");
+                }
+                let map = match &clip.source {
+                    FrameSource::NpyArray((_, map)) => Some(map),
+                    _ => None,
+                };
+                if map.is_none() && a.dtype != npy::Dtype::U8 {
+                    bail!("{what}: video frames must be uint8, found {:?}", a.dtype);
+                }
+                let values = a.as_f32();
+                for idx in indices {
+                    let idx = idx as usize;
+                    if idx >= t {
+                        bail!(
+                            "clip `{}`: frame index {idx} out of range for {what} ({t} frames)",
+                            clip.id
+                        );
+                    }
+                    let raw = &values[idx * h * w * c..(idx + 1) * h * w * c];
+                    let frame = match map {
+                        Some(m) => mapped(raw, c, m, &what)?,
+                        None => raw.iter().map(|v| v / 255.0).collect(),
+                    };
+                    resize_into(
+                        &Frame {
+                            h,
+                            w,
+                            c,
+                            data: frame,
+                        },
+                        oh,
+                        ow,
+                        &mut out,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Convenience: read and decode one clip.
+pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+    read(root, clip, input)?.decode(clip, input)
+}
+
+/// One frame of f32 values, row-major [h, w, c].
+struct Frame {
     h: usize,
     w: usize,
     c: usize,
-    oh: usize,
-    ow: usize,
-    out: &mut Vec<f32>,
-) {
-    let px = |y: usize, x: usize, ch: usize| {
-        frame[(y * w + x) * c + if c == 1 { 0 } else { ch }] as f32 / 255.0
+    data: Vec<f32>,
+}
+
+fn decode_image(path: &Path, bytes: &[u8]) -> Result<Frame> {
+    let img = image::load_from_memory(bytes).with_context(|| {
+        format!(
+            "{}: cannot decode image (truncated or corrupt?)",
+            path.display()
+        )
+    })?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (c, data): (usize, Vec<u8>) = if img.color().has_color() {
+        (3, img.into_rgb8().into_raw())
+    } else {
+        (1, img.into_luma8().into_raw())
     };
+    Ok(Frame {
+        h,
+        w,
+        c,
+        data: data.into_iter().map(|v| v as f32 / 255.0).collect(),
+    })
+}
+
+/// Apply a task's value map to one frame's raw values.
+fn mapped(raw: &[f32], c: usize, m: &ValueMap, what: &str) -> Result<Vec<f32>> {
+    for (name, list) in [("shift", &m.shift), ("scale", &m.scale)] {
+        if !(list.len() == 1 || list.len() == c) {
+            bail!(
+                "{what}: value map `{name}` has {} entries for {c} channels",
+                list.len()
+            );
+        }
+    }
+    if m.scale.contains(&0.0) {
+        bail!("{what}: value map scale of 0");
+    }
+    let pick = |list: &[f32], ch: usize| list[if list.len() == 1 { 0 } else { ch }];
+    Ok(raw
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| {
+            let ch = i % c;
+            let x = match m.clamp {
+                Some((lo, hi)) => x.clamp(lo, hi),
+                None => x,
+            };
+            (x - pick(&m.shift, ch)) / pick(&m.scale, ch)
+        })
+        .collect())
+}
+
+/// Bilinear resize (half-pixel centres) of one frame, gray tiled to RGB,
+/// appended to `out`.
+fn resize_into(f: &Frame, oh: usize, ow: usize, out: &mut Vec<f32>) {
+    let (h, w, c) = (f.h, f.w, f.c);
+    let px = |y: usize, x: usize, ch: usize| f.data[(y * w + x) * c + if c == 1 { 0 } else { ch }];
     if h == oh && w == ow {
         for y in 0..h {
             for x in 0..w {

@@ -64,10 +64,15 @@ pub fn extract(
         let mut missing = vec![];
         for (j, clip) in batch.iter().enumerate() {
             let i = b * BATCH + j;
-            let (path, bytes) = clips::read(root, clip)?;
+            let bytes = clips::read(root, clip, input)?;
             let mut key = None;
             if let Some(cache) = cache {
-                let k = FeatureCache::key(&describe, &input_key, &clip.frame_indices, &bytes);
+                let k = FeatureCache::key(
+                    &describe,
+                    &input_key,
+                    &clip.frame_indices,
+                    &bytes.digest(clip),
+                );
                 match cache.get(&k, per_clip) {
                     Lookup::Hit(v) => {
                         out[i] = Some(v);
@@ -83,14 +88,15 @@ pub fn extract(
                 }
                 key = Some(k);
             }
-            missing.push((i, path, bytes, key));
+            missing.push((i, bytes, key));
         }
         if !missing.is_empty() {
             let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
-            for (i, path, bytes, _) in &missing {
+            for (i, bytes, _) in &missing {
                 let clip = &clips[*i];
                 data.extend(
-                    clips::decode_bytes(path, bytes, clip, input)
+                    bytes
+                        .decode(clip, input)
                         .with_context(|| format!("clip `{}`", clip.id))?,
                 );
             }
@@ -101,7 +107,7 @@ pub fn extract(
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            for (k, (i, _, _, key)) in missing.iter().enumerate() {
+            for (k, (i, _, key)) in missing.iter().enumerate() {
                 let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
                 if let (Some(cache), Some(key)) = (cache, key) {
                     cache.put(key, &v).with_context(|| {

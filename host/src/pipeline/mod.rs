@@ -5,9 +5,13 @@
 //! with its error; the others go on.
 
 mod bootstrap;
+mod check;
 mod checkpoint;
 mod features;
+mod inputs;
 mod trainer;
+
+pub use check::{SplitCheck, check_dataset};
 
 use crate::backbone::{self, Backbone};
 use crate::data::synth;
@@ -169,9 +173,11 @@ pub struct RunSpec {
     pub tasks: Vec<PluginRef>,
     pub heads: Vec<HeadSpec>,
     pub backbone: String,
-    /// Dataset directory for the tasks; the built-in `motion` task makes
-    /// its own when none is given.
+    /// Dataset directory for every task that has none of its own; a
+    /// built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
+    /// Dataset directory per task (by the name the user calls it).
+    pub task_data: Vec<(String, PathBuf)>,
     pub out: PathBuf,
     pub seed: u64,
     /// Overrides of every task's protocol defaults.
@@ -191,14 +197,18 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// The default run: the built-in motion task, pixel control, and the
-    /// linear head both as SciVid pools it (mean) and flattened.
+    /// The default run: SciVid's five tasks on their synthetic stand-ins,
+    /// the pixel control backbone, and the default heads.
     pub fn default_run(out: PathBuf) -> Self {
         RunSpec {
-            tasks: vec![PluginRef::Builtin("motion".into())],
+            tasks: SCIVID_TASKS
+                .iter()
+                .map(|t| PluginRef::Builtin(t.to_string()))
+                .collect(),
             heads: Self::default_heads(),
             backbone: "pixel".into(),
             data: None,
+            task_data: vec![],
             out,
             seed: 0,
             protocol: ProtocolOverrides::default(),
@@ -222,43 +232,65 @@ impl RunSpec {
             .unwrap_or(&self.budgets)
     }
 
+    /// SciVid's pair of heads trained jointly: the linear probe and the
+    /// attention probe (at FlyVsFly's width 128 with 16 heads, which keeps
+    /// the default run small).
     pub fn default_heads() -> Vec<HeadSpec> {
         vec![
             HeadSpec::parse("linear=linear:pool=mean").expect("valid"),
-            HeadSpec::parse("linear-flat=linear:pool=flatten").expect("valid"),
+            HeadSpec::parse("attention=attention:width=128,heads=16").expect("valid"),
         ]
     }
 }
 
-/// The dataset directory for `task`, generating the built-in one if needed.
-fn dataset_for(spec: &RunSpec, task: &PluginRef) -> Result<PathBuf> {
-    if let Some(d) = &spec.data {
+/// SciVid's five tasks, the run without arguments.
+pub const SCIVID_TASKS: [&str; 5] = ["flyvsfly", "calms21", "typhoon", "weatherbench2", "stir"];
+
+/// The dataset directory for `task`: its own, the run's, or (for a built-in
+/// task) its synthetic stand-in, generated once into the cache. The second
+/// value is the stand-in when one is used.
+fn dataset_for(
+    spec: &RunSpec,
+    task: &PluginRef,
+) -> Result<(PathBuf, Option<&'static synth::StandIn>)> {
+    let own = spec
+        .task_data
+        .iter()
+        .rev()
+        .find(|(n, _)| *n == task.name())
+        .map(|(_, d)| d);
+    if let Some(d) = own.or(spec.data.as_ref()) {
         if !d.is_dir() {
             bail!("dataset directory {} does not exist", d.display());
         }
-        return Ok(d.clone());
+        return Ok((d.clone(), None));
     }
-    if *task == PluginRef::Builtin("motion".into()) {
-        let base = spec
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| spec.out.join("cache"));
-        let synth_spec = synth::MotionSpec::default();
-        let dir = base.join("data").join(format!(
-            "motion-v{}-seed{}",
-            synth::GENERATOR_VERSION,
-            synth_spec.seed
-        ));
-        if !synth::is_complete(&dir, &synth_spec) {
-            eprintln!(
-                "generating the built-in motion dataset in {}",
-                dir.display()
-            );
-            synth::write_motion(&dir, &synth_spec)?;
-        }
-        return Ok(dir);
+    let PluginRef::Builtin(name) = task else {
+        bail!(
+            "task {} needs a dataset directory: pass --data DIR",
+            task.name()
+        )
+    };
+    let stand_in = synth::find(name)
+        .with_context(|| format!("task `{name}` needs a dataset directory: pass --data DIR"))?;
+    let base = spec
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| spec.out.join("cache"));
+    let synth_spec = stand_in.default_spec();
+    let dir = base.join("data").join(format!(
+        "{name}-v{}-seed{}",
+        synth::GENERATOR_VERSION,
+        synth_spec.seed
+    ));
+    if !synth::is_complete(&dir, name, &synth_spec) {
+        eprintln!(
+            "generating the synthetic stand-in for `{name}` in {}",
+            dir.display()
+        );
+        synth::write(name, &dir, &synth_spec)?;
     }
-    bail!("task needs a dataset directory: pass --data DIR")
+    Ok((dir, Some(stand_in)))
 }
 
 /// Run every task; failures are recorded per task and per head.
@@ -381,17 +413,16 @@ fn earlier_results(path: &Path) -> Vec<TaskResult> {
 }
 
 /// sha256 over what defines the dataset for this task: every clip spec.
-fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, DynTensor, DynTensor)]) -> String {
+fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, inputs::Inputs, DynTensor)]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (split, clips, _, _) in splits {
         h.update(split.as_bytes());
         for c in clips {
-            let crate::runtime::bindings::FrameSource::NpyVideo(file) = &c.source;
             h.update(
                 format!(
-                    "\0{}\0{}\0{:?}\0{:?}\0{}",
-                    c.id, file, c.frame_indices, c.target, c.group
+                    "\0{}\0{:?}\0{:?}\0{:?}\0{}\0{:?}",
+                    c.id, c.source, c.frame_indices, c.target, c.group, c.extras
                 )
                 .as_bytes(),
             );
@@ -416,6 +447,7 @@ fn fingerprint(
         "scivid": env!("CARGO_PKG_VERSION"),
         "task": task.sha256,
         "data": spec.data.as_ref().map(|d| d.display().to_string()),
+        "task_data": spec.task_data,
         "backbone": backbone.describe(),
         "heads": heads.iter().map(|(h, c)| serde_json::json!({"label": h.label, "plugin": c.sha256, "config": h.config})).collect::<Vec<_>>(),
         "protocol": spec.protocol,
@@ -437,6 +469,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         dataset_fingerprint: String::new(),
         primary_metric: String::new(),
         higher_is_better: true,
+        metrics: vec![],
         protocol: serde_json::Value::Null,
         error: Some(error),
         features: serde_json::Value::Null,
@@ -474,7 +507,7 @@ fn run_task(
     heads: &[(HeadSpec, LoadedComponent)],
     fingerprint: &str,
 ) -> Result<TaskResult> {
-    let data = dataset_for(spec, task_ref)?;
+    let (data, stand_in) = dataset_for(spec, task_ref)?;
     let mut task = rt.instantiate_task(
         component,
         Some(&data),
@@ -484,6 +517,10 @@ fn run_task(
     let info = task.info.clone();
     let splits = task.splits()?;
     let mut protocol = info.protocol;
+    if let Some(s) = stand_in {
+        // A stand-in is small: its own short schedule, unless the run says otherwise.
+        s.demo_protocol().apply(&mut protocol, false);
+    }
     spec.protocol.apply(&mut protocol, spec.quick);
     let input = info.input;
     let fshape = backbone.feature_shape(
@@ -513,7 +550,8 @@ fn run_task(
         .with_context(|| format!("extracting features of split `{split}`"))?;
         features_computed += got.computed;
         features_cached += got.cached;
-        let feats = got.features;
+        let feats = inputs::Inputs::new(got.features, &clips)
+            .with_context(|| format!("extras of split `{split}`"))?;
         let targets = targets_tensor(&task, &clips)?;
         split_data.push((split.clone(), clips, feats, targets));
     }
@@ -649,6 +687,7 @@ fn run_task(
         dataset_fingerprint: dataset_fingerprint(&split_data),
         primary_metric: info.primary_metric.clone(),
         higher_is_better: info.higher_is_better,
+        metrics: info.metrics.clone(),
         protocol: serde_json::json!({
             "steps": protocol.steps, "batch_size": protocol.batch_size, "learning_rate": protocol.learning_rate,
             "warmup_steps": protocol.warmup_steps, "final_learning_rate": protocol.final_learning_rate,

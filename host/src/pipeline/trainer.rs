@@ -4,6 +4,7 @@
 //! trainer checks that every parameter received a gradient.
 
 use super::checkpoint::{Checkpoints, HeadState, State, Tensors};
+use super::inputs::Inputs;
 use super::{HeadSpec, RunSpec};
 use crate::report::HeadResult;
 use crate::runtime::bindings::{FeatureSpec, Protocol};
@@ -73,7 +74,7 @@ pub fn train(
     heads: &[(HeadSpec, LoadedComponent)],
     features: FeatureSpec,
     protocol: &Protocol,
-    feats: &DynTensor,
+    feats: &Inputs,
     targets: &DynTensor,
     checkpoints: &Checkpoints,
 ) -> Result<(Vec<TrainedHead>, Option<u32>)> {
@@ -124,7 +125,7 @@ pub fn train(
         total_steps: protocol.steps as u64,
         end: protocol.final_learning_rate as f64,
     };
-    let n = feats.shape()[0];
+    let n = feats.rows();
     let batch = (protocol.batch_size as usize).min(n).max(1);
     // Continue from the newest checkpoint of this exact spec, if any.
     let mut start = 0;
@@ -162,7 +163,7 @@ pub fn train(
         let mut losses: Vec<(usize, DynTensor)> = vec![];
         for (i, h) in trained.iter_mut().enumerate() {
             let Some(p) = h.plugin.as_mut() else { continue };
-            match p.forward(&f, true) {
+            match p.forward(&f.features, &f.extras, true) {
                 Ok(pred) => losses.push((i, task.loss(&pred, &t)?)),
                 Err(e) => fail(h, e),
             }
@@ -349,12 +350,16 @@ fn fail(h: &mut TrainedHead, e: PluginError) {
 /// Predictions in chunks of `batch` rows (no gradient kept).
 pub fn predict(
     h: &mut TrainedHead,
-    feats: &DynTensor,
+    feats: &Inputs,
     batch: usize,
 ) -> Result<Vec<DynTensor>, PluginError> {
     let p = h.plugin.as_mut().expect("only called on trained heads");
-    super::chunk_rows(feats, batch)
+    feats
+        .chunks(batch)
         .iter()
-        .map(|f| p.forward(f, false).map(|t| t.detached()))
+        .map(|f| {
+            p.forward(&f.features, &f.extras, false)
+                .map(|t| t.detached())
+        })
         .collect()
 }

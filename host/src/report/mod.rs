@@ -15,9 +15,21 @@ pub type Scores = BTreeMap<String, f64>;
 /// A table cell: the value, with its interval when given (`-` when absent).
 pub(crate) fn score_cell(v: Option<f64>, ci: Option<&[f64; 2]>) -> String {
     match (v, ci) {
-        (Some(v), Some([lo, hi])) => format!("{v:.4} [{lo:.3}, {hi:.3}]"),
-        (Some(v), None) => format!("{v:.4}"),
+        (Some(v), Some([lo, hi])) => {
+            format!("{} [{}, {}]", value(v, 4), value(*lo, 3), value(*hi, 3))
+        }
+        (Some(v), None) => value(v, 4),
         (None, _) => "-".into(),
+    }
+}
+
+/// A score with `digits` decimals, or in scientific notation when small
+/// (specific humidity errors are ~1e-3).
+fn value(v: f64, digits: usize) -> String {
+    if v != 0.0 && v.abs() < 1e-2 {
+        format!("{v:.digits$e}", digits = digits - 1)
+    } else {
+        format!("{v:.digits$}")
     }
 }
 
@@ -64,6 +76,9 @@ pub struct TaskResult {
     pub dataset_fingerprint: String,
     pub primary_metric: String,
     pub higher_is_better: bool,
+    /// The task's metrics in its declared order (primary first).
+    #[serde(default)]
+    pub metrics: Vec<String>,
     pub protocol: serde_json::Value,
     /// None when the task finished; otherwise why it failed.
     pub error: Option<String>,
@@ -157,6 +172,54 @@ impl RunResults {
     }
 
     /// One table per task: a row per (split, control or head), a column per metric.
+    /// One table over all tasks: each task's primary metric on its last
+    /// evaluated split, for the control and every head, with its direction.
+    pub fn summary(&self) -> String {
+        let mut heads: Vec<&str> = vec![];
+        for t in &self.tasks {
+            for h in &t.heads {
+                if !heads.contains(&h.head.as_str()) {
+                    heads.push(&h.head);
+                }
+            }
+        }
+        let mut out = format!(
+            "| task | split | metric | control | {} |\n|---|---|---|---:|{}\n",
+            heads.join(" | "),
+            "---:|".repeat(heads.len())
+        );
+        for t in &self.tasks {
+            let arrow = if t.higher_is_better { "↑" } else { "↓" };
+            let Some(split) = t.splits.last().filter(|_| t.error.is_none()) else {
+                out.push_str(&format!(
+                    "| {} | - | {} {arrow} | failed |{}\n",
+                    t.task,
+                    t.primary_metric,
+                    " |".repeat(heads.len())
+                ));
+                continue;
+            };
+            let m = &t.primary_metric;
+            let cells: Vec<String> = heads
+                .iter()
+                .map(|name| match t.heads.iter().find(|h| h.head == *name) {
+                    None => "-".into(),
+                    Some(h) if h.error.is_some() => "failed".into(),
+                    Some(h) => {
+                        score_cell(h.scores.get(split).and_then(|s| s.get(m)).copied(), None)
+                    }
+                })
+                .collect();
+            let control = score_cell(t.control.get(split).and_then(|s| s.get(m)).copied(), None);
+            out.push_str(&format!(
+                "| {} | {split} | {m} {arrow} | {control} | {} |\n",
+                t.task,
+                cells.join(" | ")
+            ));
+        }
+        out
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         for t in &self.tasks {
@@ -171,6 +234,11 @@ impl RunResults {
                 continue;
             }
             let mut metrics: Vec<String> = vec![t.primary_metric.clone()];
+            for m in &t.metrics {
+                if !metrics.contains(m) {
+                    metrics.push(m.clone());
+                }
+            }
             for s in t
                 .control
                 .values()

@@ -27,5 +27,6 @@ pub mod readout {
 pub use readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use task::exports::scivid::plugin::task_api::TaskInfo;
 pub use task::scivid::plugin::types::{
-    ClipSpec, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
+    ClipSpec, Extra, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
+    ValueMap,
 };

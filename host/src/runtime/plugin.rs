@@ -434,9 +434,9 @@ impl TaskPlugin {
 fn validate_task_info(info: &TaskInfo) -> Result<(), String> {
     check_name("task", &info.name)?;
     let n: u64 = info.target_shape.iter().map(|&d| d as u64).product();
-    if info.target_shape.is_empty() || info.target_shape.len() > 4 || n == 0 || n > 1 << 20 {
+    if info.target_shape.is_empty() || info.target_shape.len() > 4 || n == 0 || n > 1 << 22 {
         return Err(format!(
-            "target-shape {:?} must have rank 1-4 and 1 to 2^20 elements",
+            "target-shape {:?} must have rank 1-4 and 1 to 2^22 elements",
             info.target_shape
         ));
     }
@@ -539,13 +539,37 @@ impl ReadoutPlugin {
         Ok(())
     }
 
-    /// features [B, T, N, D] -> predictions [B, ..output_shape].
-    pub fn forward(&mut self, features: &DynTensor, train: bool) -> Result<DynTensor, PluginError> {
+    /// features [B, T, N, D] (and the batch's extras) -> predictions
+    /// [B, ..output_shape].
+    pub fn forward(
+        &mut self,
+        features: &DynTensor,
+        extras: &[(String, DynTensor)],
+        train: bool,
+    ) -> Result<DynTensor, PluginError> {
         let f = self.g.lend(features.clone())?;
+        // Extras are handed over: the guest owns (and drops) them.
+        let mut names = vec![];
+        let mut given = vec![];
+        for (name, t) in extras {
+            match self.g.lend(t.clone()) {
+                Ok(rep) => {
+                    names.push(name.clone());
+                    given.push(Resource::<TensorRes>::new_own(rep));
+                }
+                Err(e) => {
+                    self.g.unlend(f);
+                    for h in given {
+                        self.g.unlend(h.rep());
+                    }
+                    return Err(e);
+                }
+            }
+        }
         let b = &self.bindings;
         let r = self.g.call_result("forward", |s| {
             b.scivid_plugin_readout_api()
-                .call_forward(s, borrow(f), train)
+                .call_forward(s, borrow(f), &names, &given, train)
         });
         self.g.unlend(f);
         let out = self.g.take("forward", r?)?;

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use wasmparser::{Parser, Payload};
 
 /// The SDK version this host implements (same as the `scivid-sdk` crate).
-pub const HOST_SDK_VERSION: &str = "0.1.0";
+pub const HOST_SDK_VERSION: &str = "0.2.0";
 pub const SECTION: &str = "scivid:sdk-version";
 
 /// What a file looks like before any compilation.
@@ -72,11 +72,15 @@ mod tests {
     #[test]
     fn caret_rules() {
         let v = |s| semver::Version::parse(s).unwrap();
-        assert!(check_compatible(&v("0.1.0")).is_ok());
-        assert!(check_compatible(&v("0.2.0")).is_err());
+        assert!(check_compatible(&v("0.2.0")).is_ok());
+        assert!(
+            check_compatible(&v("0.1.0")).is_err(),
+            "0.1 -> 0.2 broke the WIT"
+        );
+        assert!(check_compatible(&v("0.3.0")).is_err());
         assert!(check_compatible(&v("1.0.0")).is_err());
         assert!(
-            check_compatible(&v("0.1.9")).is_err(),
+            check_compatible(&v("0.2.9")).is_err(),
             "newer minor features than the host has"
         );
     }

@@ -82,6 +82,7 @@ impl Task for Motion {
                 frame_indices: (0..FRAMES).collect(),
                 target,
                 group: video.to_string(),
+                extras: vec![],
             });
         }
         if clips.is_empty() {

@@ -62,6 +62,7 @@ pub fn index(split: &str) -> Result<Vec<ClipSpec>> {
             frame_indices: (0..16).collect(),
             target,
             group: video.into(),
+            extras: vec![],
         });
     }
     Ok(clips)

@@ -4,7 +4,8 @@
 //! motion alone. Written as `.npy` clips plus `labels.csv` per split, the
 //! layout the `motion` task plugin reads.
 
-use super::npy;
+use super::SynthSpec;
+use crate::data::npy;
 use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::path::Path;
@@ -12,28 +13,6 @@ use std::path::Path;
 pub const FRAMES: usize = 16;
 pub const SIZE: usize = 32;
 pub const CLASSES: [&str; 4] = ["right", "left", "down", "up"];
-/// Bumped whenever the generator's output changes.
-pub const GENERATOR_VERSION: u32 = 1;
-
-/// How many clips each split gets.
-#[derive(Debug, Clone)]
-pub struct MotionSpec {
-    pub train: usize,
-    pub val: usize,
-    pub test: usize,
-    pub seed: u64,
-}
-
-impl Default for MotionSpec {
-    fn default() -> Self {
-        MotionSpec {
-            train: 512,
-            val: 128,
-            test: 128,
-            seed: 0,
-        }
-    }
-}
 
 /// Render one clip as uint8 [T, H, W, 3].
 pub fn render_clip(rng: &mut StdRng, class: usize) -> Vec<u8> {
@@ -82,13 +61,9 @@ pub fn render_clip(rng: &mut StdRng, class: usize) -> Vec<u8> {
 }
 
 /// Write the dataset under `out` (splits `train`, `val`, `test`).
-pub fn write_motion(out: &Path, spec: &MotionSpec) -> Result<()> {
+pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(spec.seed);
-    for (split, count) in [
-        ("train", spec.train),
-        ("val", spec.val),
-        ("test", spec.test),
-    ] {
+    for (split, count) in spec.splits() {
         let dir = out.join(split);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -104,37 +79,7 @@ pub fn write_motion(out: &Path, spec: &MotionSpec) -> Result<()> {
                 CLASSES[class]
             ));
         }
-        // labels.csv last: its presence marks a complete split.
         crate::files::write_atomic(&dir.join("labels.csv"), csv.as_bytes())?;
     }
-    let meta = serde_json::json!({
-        "dataset": "motion",
-        "generator_version": GENERATOR_VERSION,
-        "seed": spec.seed,
-        "splits": {"train": spec.train, "val": spec.val, "test": spec.test},
-        "clip": {"frames": FRAMES, "height": SIZE, "width": SIZE, "channels": 3, "dtype": "uint8"},
-        "classes": CLASSES,
-    });
-    crate::files::write_atomic(
-        &out.join("dataset.json"),
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )
-}
-
-/// Whether `dir` already holds a complete motion dataset of this spec.
-pub fn is_complete(dir: &Path, spec: &MotionSpec) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join("dataset.json")) else {
-        return false;
-    };
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    v["generator_version"] == GENERATOR_VERSION
-        && v["seed"] == spec.seed
-        && v["splits"]["train"] == spec.train
-        && v["splits"]["val"] == spec.val
-        && v["splits"]["test"] == spec.test
-        && ["train", "val", "test"]
-            .iter()
-            .all(|s| dir.join(s).join("labels.csv").exists())
+    Ok(())
 }

@@ -1,0 +1,124 @@
+//! `calms21`: mouse social behaviour (SciVid's CalMS21 task 1). 16 grayscale
+//! frames (tiled to RGB by the host), resized from the stored size to 224^2;
+//! the target is the behaviour of the middle frame, one of attack,
+//! investigation, mount or other (the background). Metric: mean average
+//! precision over the three behaviours.
+//!
+//! Dataset layout (`scivid data synth calms21` writes one):
+//! `DIR/<split>/clips.csv` with columns `id,video,start,label` and
+//! grayscale frames `DIR/<split>/<video>/NNNNN.png`.
+
+use scivid_sdk::data::Csv;
+use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision};
+use scivid_sdk::{
+    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task, TaskInfo,
+    TaskKind, Tensor, bail, scivid_protocol,
+};
+
+const CLASSES: [&str; 4] = ["attack", "investigation", "mount", "other"];
+const FRAMES: u32 = 16;
+
+struct CalMS21;
+
+impl Task for CalMS21 {
+    type Metrics = Scores;
+
+    fn info() -> TaskInfo {
+        TaskInfo {
+            name: "calms21".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "CalMS21 task 1: mouse behaviour of the middle frame (4 classes)".into(),
+            kind: TaskKind::Classification,
+            input: InputSpec {
+                frames: FRAMES,
+                height: 224,
+                width: 224,
+                channels: 1,
+            },
+            target_shape: vec![CLASSES.len() as u32],
+            metrics: vec!["mAP".into()],
+            primary_metric: "mAP".into(),
+            higher_is_better: true,
+            protocol: scivid_protocol(),
+            grants: vec![Grant::DatasetRead],
+        }
+    }
+
+    fn splits() -> Vec<String> {
+        vec!["train".into(), "val".into(), "test".into()]
+    }
+
+    fn index(split: &str) -> Result<Vec<ClipSpec>> {
+        let csv = Csv::read(&format!("{DATA_DIR}/{split}/clips.csv"))?;
+        let mut clips = vec![];
+        for row in csv.rows() {
+            let (id, video, label) = (row.get("id")?, row.get("video")?, row.get("label")?);
+            let start: u32 = row.parse("start")?;
+            let Some(class) = CLASSES.iter().position(|c| *c == label) else {
+                return Err(row.error(format!(
+                    "unknown label `{label}` (known: {})",
+                    CLASSES.join(", ")
+                )));
+            };
+            let mut target = vec![0.0; CLASSES.len()];
+            target[class] = 1.0;
+            let files = (start..start + FRAMES)
+                .map(|f| format!("{split}/{video}/{f:05}.png"))
+                .collect();
+            clips.push(ClipSpec {
+                id: id.into(),
+                source: FrameSource::ImageFiles(files),
+                frame_indices: (0..FRAMES).collect(),
+                target,
+                group: video.into(),
+                extras: vec![],
+            });
+        }
+        if clips.is_empty() {
+            bail!("{}: no clips", csv.path());
+        }
+        Ok(clips)
+    }
+
+    fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        predictions.softmax_cross_entropy(targets)
+    }
+
+    /// Training label frequencies, as log-probabilities.
+    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+        let freq = train_targets.mean(&[0], true)?;
+        freq.add_scalar(1e-6)
+            .log()
+            .expand(&[clips.len() as u32, CLASSES.len() as u32])
+    }
+}
+
+struct Scores(ScoreBuffer);
+
+impl Metrics for Scores {
+    fn new(_split: &str) -> Self {
+        Scores(ScoreBuffer::default())
+    }
+
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
+        self.0.update(predictions, targets)
+    }
+
+    fn finish(&mut self) -> Result<Vec<Metric>> {
+        if self.0.is_empty() {
+            bail!("no predictions to score");
+        }
+        let behaviours: Vec<usize> = (0..CLASSES.len() - 1).collect();
+        Ok(vec![Metric {
+            name: "mAP".into(),
+            value: mean_average_precision(
+                &self.0.scores,
+                &self.0.labels,
+                CLASSES.len(),
+                &behaviours,
+            ),
+        }])
+    }
+}
+
+scivid_sdk::export_task!(CalMS21);

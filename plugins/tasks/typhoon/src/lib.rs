@@ -1,0 +1,194 @@
+//! `typhoon`: typhoon intensity forecasting (SciVid's Digital Typhoon). The
+//! input is 12 infrared frames (brightness temperature clipped to
+//! [170, 300] K and scaled to [0, 1], padded to 16 frames by nearest index);
+//! the target is the central pressure at the next 12 steps, in hPa minus
+//! the training mean 983.91. Loss: L2. Metric: RMSE in hPa at lead indices
+//! 0, 1, 2, 5 and 11, and their mean (the primary metric); MAE likewise.
+//! Control: persistence (the last observed pressure at every lead).
+//!
+//! Dataset layout (`scivid data synth typhoon` writes one):
+//! `DIR/<split>/sequences.csv` with columns `id,file,pressures`: `file` is a
+//! float32 `.npy` of brightness temperatures [T, H, W, 1] in kelvin and
+//! `pressures` the `;`-separated central pressure (hPa) at each of the T
+//! steps. Training clips start at each of the first 8 steps (SciVid draws
+//! the start at random there); validation and test clips start at 0.
+
+use scivid_sdk::data::Csv;
+use scivid_sdk::{
+    ClipSpec, DATA_DIR, Extra, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result,
+    Task, TaskInfo, TaskKind, Tensor, ValueMap, bail, scivid_protocol,
+};
+
+const INPUT_STEPS: u32 = 12;
+const LEADS: usize = 12;
+const MEAN_PRESSURE: f32 = 983.91;
+const REPORTED_LEADS: [usize; 5] = [0, 1, 2, 5, 11];
+const TRAIN_STARTS: u32 = 8;
+
+struct Typhoon;
+
+impl Task for Typhoon {
+    type Metrics = Errors;
+
+    fn info() -> TaskInfo {
+        let mut metrics = vec!["rmse".to_string(), "mae".to_string()];
+        metrics.extend(REPORTED_LEADS.iter().map(|l| format!("rmse_lead{l}")));
+        TaskInfo {
+            name: "typhoon".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Digital Typhoon: central pressure (hPa) at the next 12 steps".into(),
+            kind: TaskKind::Regression,
+            input: InputSpec {
+                frames: 16,
+                height: 224,
+                width: 224,
+                channels: 1,
+            },
+            target_shape: vec![LEADS as u32],
+            metrics,
+            primary_metric: "rmse".into(),
+            higher_is_better: false,
+            protocol: Protocol {
+                clip_norm: Some(1.0),
+                ..scivid_protocol()
+            },
+            grants: vec![Grant::DatasetRead],
+        }
+    }
+
+    fn splits() -> Vec<String> {
+        vec!["train".into(), "val".into(), "test".into()]
+    }
+
+    fn index(split: &str) -> Result<Vec<ClipSpec>> {
+        let csv = Csv::read(&format!("{DATA_DIR}/{split}/sequences.csv"))?;
+        let starts = if split == "train" { TRAIN_STARTS } else { 1 };
+        let need = INPUT_STEPS as usize + LEADS;
+        let mut clips = vec![];
+        for row in csv.rows() {
+            let (id, file) = (row.get("id")?, row.get("file")?);
+            let pressures = row.floats("pressures")?;
+            if pressures.len() < need {
+                return Err(row.error(format!(
+                    "{} pressures, a sequence needs at least {need}",
+                    pressures.len()
+                )));
+            }
+            for start in 0..starts {
+                let s = start as usize;
+                if s + need > pressures.len() {
+                    break;
+                }
+                let last = pressures[s + INPUT_STEPS as usize - 1] - MEAN_PRESSURE;
+                let target = pressures[s + INPUT_STEPS as usize..s + need]
+                    .iter()
+                    .map(|p| p - MEAN_PRESSURE)
+                    .collect();
+                clips.push(ClipSpec {
+                    id: format!("{id}@{start}"),
+                    source: FrameSource::NpyArray((
+                        format!("{split}/{file}"),
+                        ValueMap {
+                            clamp: Some((170.0, 300.0)),
+                            shift: vec![170.0],
+                            scale: vec![130.0],
+                        },
+                    )),
+                    frame_indices: (start..start + INPUT_STEPS).collect(),
+                    target,
+                    group: id.into(),
+                    extras: vec![Extra {
+                        name: "last_pressure".into(),
+                        shape: vec![1],
+                        data: vec![last],
+                    }],
+                });
+            }
+        }
+        if clips.is_empty() {
+            bail!("{}: no sequences", csv.path());
+        }
+        Ok(clips)
+    }
+
+    fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        predictions.mse(targets)
+    }
+
+    /// Persistence: the last observed pressure at every lead.
+    fn control(_train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+        let mut out = Vec::with_capacity(clips.len() * LEADS);
+        for c in clips {
+            let Some(last) = c.extras.iter().find(|e| e.name == "last_pressure") else {
+                bail!("clip `{}` has no `last_pressure`", c.id);
+            };
+            out.extend(std::iter::repeat_n(last.data[0], LEADS));
+        }
+        Tensor::from_data(&out, &[clips.len() as u32, LEADS as u32])
+    }
+}
+
+/// Squared and absolute errors summed per lead.
+struct Errors {
+    squared: [f64; LEADS],
+    absolute: [f64; LEADS],
+    count: usize,
+}
+
+impl Metrics for Errors {
+    fn new(_split: &str) -> Self {
+        Errors {
+            squared: [0.0; LEADS],
+            absolute: [0.0; LEADS],
+            count: 0,
+        }
+    }
+
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
+        let (p, t) = (predictions.read()?, targets.read()?);
+        for (row_p, row_t) in p.chunks(LEADS).zip(t.chunks(LEADS)) {
+            for l in 0..LEADS {
+                let e = (row_p[l] - row_t[l]) as f64;
+                self.squared[l] += e * e;
+                self.absolute[l] += e.abs();
+            }
+            self.count += 1;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<Metric>> {
+        if self.count == 0 {
+            bail!("no predictions to score");
+        }
+        let n = self.count as f64;
+        let rmse: Vec<f64> = REPORTED_LEADS
+            .iter()
+            .map(|&l| (self.squared[l] / n).sqrt())
+            .collect();
+        let mae = REPORTED_LEADS
+            .iter()
+            .map(|&l| self.absolute[l] / n)
+            .sum::<f64>()
+            / REPORTED_LEADS.len() as f64;
+        let mut out = vec![
+            Metric {
+                name: "rmse".into(),
+                value: rmse.iter().sum::<f64>() / rmse.len() as f64,
+            },
+            Metric {
+                name: "mae".into(),
+                value: mae,
+            },
+        ];
+        for (l, v) in REPORTED_LEADS.iter().zip(rmse) {
+            out.push(Metric {
+                name: format!("rmse_lead{l}"),
+                value: v,
+            });
+        }
+        Ok(out)
+    }
+}
+
+scivid_sdk::export_task!(Typhoon);

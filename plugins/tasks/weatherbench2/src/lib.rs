@@ -1,0 +1,224 @@
+//! `weatherbench2`: global medium-range forecasting (SciVid's WeatherBench 2).
+//! Input: 16 frames 12 h apart of Z500, T850 and Q700 on a lat-lon grid,
+//! z-scored with SciVid's means and standard deviations. Target: the next
+//! 16 frames as residuals on the last input frame, divided by the residual
+//! standard deviation, laid out [lead, variable, lat, lon]. Loss: latitude-
+//! weighted L1 divided by sqrt(lead). Metric: latitude-weighted RMSE per
+//! variable in physical units (WeatherBench 2's area weights), per lead,
+//! averaged over the 16 leads. Control: persistence (zero residual).
+//!
+//! Dataset layout (`scivid data synth weatherbench2` writes one):
+//! `DIR/grid.csv` (`lat,lon`: the grid size, latitudes from -90 to 90
+//! inclusive), `DIR/<split>/fields.npy` float32 [T, lat, lon, 3] in physical
+//! units, steps 12 h apart, and `DIR/<split>/windows.csv` (`id,start`): the
+//! first input step of each window (it needs 32 steps from there).
+
+use scivid_sdk::data::{Csv, read_npy_f32};
+use scivid_sdk::metrics::latitude_weights;
+use scivid_sdk::{
+    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
+    TaskInfo, TaskKind, Tensor, ValueMap, bail, scivid_protocol,
+};
+
+const STEPS: usize = 16;
+const VARS: [&str; 3] = ["z500", "t850", "q700"];
+const MEAN: [f32; 3] = [54088.7, 274.39, 0.0024147];
+const STD: [f32; 3] = [3358.65, 15.69, 0.0025397];
+const RESIDUAL_STD: [f32; 3] = [404.19, 2.4575, 0.0012086];
+/// ERA5 at 1 degree.
+const FULL_GRID: (u32, u32) = (181, 360);
+
+/// The dataset's grid (lat, lon), or ERA5's 1-degree grid when no dataset
+/// is mounted (e.g. when the plugin is only inspected).
+fn grid() -> Result<(u32, u32)> {
+    let path = format!("{DATA_DIR}/grid.csv");
+    if std::fs::metadata(&path).is_err() {
+        return Ok(FULL_GRID);
+    }
+    let csv = Csv::read(&path)?;
+    let Some(row) = csv.rows().next() else {
+        bail!("{path}: no row");
+    };
+    Ok((row.parse("lat")?, row.parse("lon")?))
+}
+
+struct WeatherBench2;
+
+impl Task for WeatherBench2 {
+    type Metrics = Errors;
+
+    fn info() -> TaskInfo {
+        let (lat, lon) = grid().unwrap_or(FULL_GRID);
+        TaskInfo {
+            name: "weatherbench2".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "WeatherBench 2: Z500, T850, Q700 for the next 16 steps of 12 h".into(),
+            kind: TaskKind::Forecasting,
+            input: InputSpec {
+                frames: STEPS as u32,
+                height: 224,
+                width: 224,
+                channels: 3,
+            },
+            target_shape: vec![STEPS as u32, VARS.len() as u32, lat, lon],
+            metrics: VARS.iter().map(|v| format!("wrmse_{v}")).collect(),
+            primary_metric: "wrmse_z500".into(),
+            higher_is_better: false,
+            protocol: Protocol {
+                steps: 10_000,
+                batch_size: 16,
+                clip_norm: Some(1.0),
+                ..scivid_protocol()
+            },
+            grants: vec![Grant::DatasetRead],
+        }
+    }
+
+    fn splits() -> Vec<String> {
+        vec!["train".into(), "val".into(), "test".into()]
+    }
+
+    fn index(split: &str) -> Result<Vec<ClipSpec>> {
+        let (lat, lon) = grid()?;
+        let fields_path = format!("{DATA_DIR}/{split}/fields.npy");
+        let (shape, x) = read_npy_f32(&fields_path)?;
+        let want = [lat as usize, lon as usize, VARS.len()];
+        if shape.len() != 4 || shape[1..] != want {
+            bail!("{fields_path}: shape {shape:?}, expected [T, {lat}, {lon}, 3] (grid.csv)");
+        }
+        let (t_len, plane) = (shape[0], want.iter().product::<usize>());
+        let at = |t: usize, i: usize| x[t * plane + i];
+        let windows = Csv::read(&format!("{DATA_DIR}/{split}/windows.csv"))?;
+        let mut clips = vec![];
+        for row in windows.rows() {
+            let id = row.get("id")?;
+            let start: usize = row.parse("start")?;
+            if start + 2 * STEPS > t_len {
+                return Err(row.error(format!(
+                    "window at {start} needs {} steps, {fields_path} has {t_len}",
+                    2 * STEPS
+                )));
+            }
+            let last = start + STEPS - 1;
+            // Target [lead, var, lat, lon] from storage [t, lat, lon, var].
+            let mut target = Vec::with_capacity(STEPS * plane);
+            for lead in 0..STEPS {
+                for (v, std) in RESIDUAL_STD.iter().enumerate() {
+                    for p in 0..(lat * lon) as usize {
+                        let i = p * VARS.len() + v;
+                        target.push((at(last + 1 + lead, i) - at(last, i)) / std);
+                    }
+                }
+            }
+            clips.push(ClipSpec {
+                id: id.into(),
+                source: FrameSource::NpyArray((
+                    format!("{split}/fields.npy"),
+                    ValueMap {
+                        clamp: None,
+                        shift: MEAN.to_vec(),
+                        scale: STD.to_vec(),
+                    },
+                )),
+                frame_indices: (start as u32..(start + STEPS) as u32).collect(),
+                target,
+                group: id.into(),
+                extras: vec![],
+            });
+        }
+        if clips.is_empty() {
+            bail!("{}: no windows", windows.path());
+        }
+        Ok(clips)
+    }
+
+    /// Latitude-weighted L1 in residual-std units, divided by sqrt(lead).
+    fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        let shape = targets.shape();
+        let lat = shape[3] as usize;
+        let w = latitude_weights(lat);
+        let mut weights = Vec::with_capacity(STEPS * lat);
+        for lead in 0..STEPS {
+            for wl in &w {
+                weights.push((wl / ((lead + 1) as f64).sqrt()) as f32);
+            }
+        }
+        let weights = Tensor::from_data(&weights, &[1, STEPS as u32, 1, lat as u32, 1])?;
+        predictions.sub(targets)?.abs().mul(&weights)?.mean_all()
+    }
+
+    /// Persistence: the last input frame, i.e. a zero residual.
+    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+        let mut shape = train_targets.shape();
+        shape[0] = clips.len() as u32;
+        Tensor::full(&shape, 0.0)
+    }
+}
+
+/// Latitude-weighted squared error in physical units, summed over examples,
+/// per (lead, variable).
+struct Errors {
+    sums: Vec<f64>,
+    count: usize,
+}
+
+impl Metrics for Errors {
+    fn new(_split: &str) -> Self {
+        Errors {
+            sums: vec![0.0; STEPS * VARS.len()],
+            count: 0,
+        }
+    }
+
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
+        let shape = targets.shape();
+        if shape.len() != 5 || predictions.shape() != shape {
+            bail!(
+                "predictions {:?} and targets {shape:?} must both be [B, 16, 3, lat, lon]",
+                predictions.shape()
+            );
+        }
+        let (lat, lon) = (shape[3] as usize, shape[4] as usize);
+        let w = latitude_weights(lat);
+        let err = predictions.sub(targets)?;
+        // One example at a time, accumulated in f64 (a batch at the full
+        // grid is too large to copy into the plugin at once).
+        for b in 0..shape[0] {
+            let e = err.slice(0, b, b + 1)?.read()?;
+            for (k, plane) in e.chunks(lat * lon).enumerate() {
+                let v = k % VARS.len();
+                let scale = (RESIDUAL_STD[v] as f64).powi(2);
+                let mut s = 0.0;
+                for (row, wl) in plane.chunks(lon).zip(&w) {
+                    s += wl * row.iter().map(|&x| (x as f64).powi(2)).sum::<f64>();
+                }
+                self.sums[k] += scale * s / (lat * lon) as f64;
+            }
+        }
+        self.count += shape[0] as usize;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Vec<Metric>> {
+        if self.count == 0 {
+            bail!("no predictions to score");
+        }
+        let n = self.count as f64;
+        Ok(VARS
+            .iter()
+            .enumerate()
+            .map(|(v, name)| {
+                let mean_rmse = (0..STEPS)
+                    .map(|lead| (self.sums[lead * VARS.len() + v] / n).sqrt())
+                    .sum::<f64>()
+                    / STEPS as f64;
+                Metric {
+                    name: format!("wrmse_{name}"),
+                    value: mean_rmse,
+                }
+            })
+            .collect())
+    }
+}
+
+scivid_sdk::export_task!(WeatherBench2);

@@ -1,0 +1,208 @@
+//! SciVid's five task plugins: metrics and losses against independent
+//! references (fixtures written by tests/fixtures/task_metrics_reference.py:
+//! scikit-learn, WeatherBench 2's latitude weights, STIR's metric), the
+//! synthetic stand-ins checked and run end to end, and bad input named.
+
+use crate::common::repo_root;
+use scivid::data::synth::{self, SynthSpec};
+use scivid::pipeline::{self, HeadSpec, PluginRef, RunSpec, SCIVID_TASKS};
+use scivid::runtime::{Budgets, Runtime, TaskPlugin};
+use scivid::tensor::{DynTensor, default_device};
+use std::path::Path;
+
+fn task(rt: &Runtime, name: &str, data: Option<&Path>) -> TaskPlugin {
+    let c = PluginRef::Builtin(name.into()).load(rt).unwrap();
+    rt.instantiate_task(&c, data, 0, &Budgets::default())
+        .unwrap()
+}
+
+fn tensor(v: &serde_json::Value, data: &str, shape: &str) -> DynTensor {
+    let values: Vec<f32> = v[data]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    let shape: Vec<usize> = v[shape]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    DynTensor::from_vec(values, &shape, &default_device()).unwrap()
+}
+
+#[test]
+fn metrics_and_losses_match_independent_references() {
+    let rt = Runtime::new(None).unwrap();
+    for name in SCIVID_TASKS {
+        let path = repo_root().join(format!("tests/fixtures/task-metrics/{name}.json"));
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        // WeatherBench 2 takes its grid from the dataset directory.
+        let dir = tempfile::tempdir().unwrap();
+        if let Some([lat, lon]) = fixture["data"]["grid"].as_array().map(|g| [&g[0], &g[1]]) {
+            std::fs::write(
+                dir.path().join("grid.csv"),
+                format!("lat,lon\n{lat},{lon}\n"),
+            )
+            .unwrap();
+        }
+        let mut t = task(&rt, name, Some(dir.path()));
+        let (preds, targets) = (
+            tensor(&fixture, "preds", "preds_shape"),
+            tensor(&fixture, "targets", "targets_shape"),
+        );
+        // Two uneven chunks: the accumulator must reduce across them.
+        let n = preds.shape()[0];
+        let (a, b): (Vec<usize>, Vec<usize>) = ((0..n / 3).collect(), (n / 3..n).collect());
+        let (pa, pb, ta, tb) = (
+            preds.select_rows(&a),
+            preds.select_rows(&b),
+            targets.select_rows(&a),
+            targets.select_rows(&b),
+        );
+        let got = t.evaluate("test", [(&pa, &ta), (&pb, &tb)]).unwrap();
+        let want = fixture["metrics"].as_object().unwrap();
+        assert_eq!(got.len(), want.len(), "{name}: {got:?}");
+        for m in &got {
+            let w = want[&m.name].as_f64().unwrap();
+            assert!(
+                (m.value - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "{name} {}: {} vs reference {w}",
+                m.name,
+                m.value
+            );
+        }
+        let loss = t.loss(&preds, &targets).unwrap().to_vec()[0] as f64;
+        let w = fixture["loss"].as_f64().unwrap();
+        assert!(
+            (loss - w).abs() <= 1e-5 * w.abs().max(1e-3),
+            "{name} loss: {loss} vs reference {w}"
+        );
+    }
+}
+
+/// Small stand-ins of all five tasks in `dir`, one folder each.
+fn stand_ins(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    SCIVID_TASKS
+        .iter()
+        .map(|name| {
+            let d = dir.join(name);
+            synth::write(
+                name,
+                &d,
+                &SynthSpec {
+                    train: 12,
+                    val: 6,
+                    test: 6,
+                    seed: 1,
+                },
+            )
+            .unwrap();
+            (name.to_string(), d)
+        })
+        .collect()
+}
+
+#[test]
+fn stand_ins_pass_data_check_and_run_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(None).unwrap();
+    let data = stand_ins(dir.path());
+    for (name, d) in &data {
+        let checks = pipeline::check_dataset(&rt, &PluginRef::Builtin(name.clone()), d, 2).unwrap();
+        assert!(
+            checks.iter().all(|c| c.clips > 0 && c.decoded == 2),
+            "{name}: {checks:?}"
+        );
+        let (lo, hi) = checks[0].value_range;
+        assert!(
+            lo < hi && lo.is_finite() && hi.is_finite(),
+            "{name}: {lo} {hi}"
+        );
+    }
+    let mut spec = RunSpec::default_run(dir.path().join("out"));
+    spec.task_data = data;
+    spec.heads = vec![HeadSpec::parse("linear").unwrap()];
+    spec.protocol.steps = Some(8);
+    spec.bootstrap = 0;
+    spec.progress = false;
+    spec.cache_dir = None;
+    let results = pipeline::run(&spec).unwrap();
+    assert_eq!(results.tasks.len(), 5);
+    for t in &results.tasks {
+        assert!(t.error.is_none(), "{}: {:?}", t.task, t.error);
+        let last = t.splits.last().unwrap();
+        for scores in [&t.control[last], &t.heads[0].scores[last]] {
+            let v = scores[&t.primary_metric];
+            assert!(v.is_finite(), "{} {}: {v}", t.task, t.primary_metric);
+        }
+        assert_eq!(t.metrics[0], t.primary_metric);
+    }
+    let summary = results.summary();
+    for name in SCIVID_TASKS {
+        assert!(summary.contains(&format!("| {name} |")), "{summary}");
+    }
+    assert!(
+        summary.contains("rmse ↓") && summary.contains("mAP ↑"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn bad_dataset_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(None).unwrap();
+    let check = |task: &str, d: &Path| {
+        pipeline::check_dataset(&rt, &PluginRef::Builtin(task.into()), d, 100)
+            .map(|_| ())
+            .unwrap_err()
+    };
+    let spec = SynthSpec {
+        train: 4,
+        val: 2,
+        test: 2,
+        seed: 2,
+    };
+
+    // A truncated PNG frame.
+    let fly = dir.path().join("fly");
+    synth::write("flyvsfly", &fly, &spec).unwrap();
+    let frame = fly.join("val/val-v0000/00003.png");
+    let bytes = std::fs::read(&frame).unwrap();
+    std::fs::write(&frame, &bytes[..bytes.len() / 2]).unwrap();
+    let e = format!("{:#}", check("flyvsfly", &fly));
+    assert!(
+        e.contains("val-v0000/00003.png") && e.contains("cannot decode"),
+        "{e}"
+    );
+
+    // A label the task does not know: the file and line are named.
+    let csv = fly.join("train/clips.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    let (head, _) = first.rsplit_once(',').unwrap();
+    std::fs::write(&csv, text.replace(&first, &format!("{head},dancing"))).unwrap();
+    let e = format!("{:#}", check("flyvsfly", &fly));
+    assert!(
+        e.contains("/data/train/clips.csv line 2") && e.contains("unknown label `dancing`"),
+        "{e}"
+    );
+
+    // Frames of the wrong dtype (float64 where float32 kelvin are expected).
+    let ty = dir.path().join("ty");
+    synth::write("typhoon", &ty, &spec).unwrap();
+    let npy = ty.join("test/test-0000.npy");
+    let mut bytes = std::fs::read(&npy).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"'<f4").unwrap();
+    bytes[at + 3] = b'8';
+    std::fs::write(&npy, bytes).unwrap();
+    let e = format!("{:#}", check("typhoon", &ty));
+    assert!(e.contains("test-0000.npy") && e.contains("<f8"), "{e}");
+
+    // A missing split.
+    std::fs::remove_dir_all(ty.join("val")).unwrap();
+    let e = format!("{:#}", check("typhoon", &ty));
+    assert!(e.contains("val/sequences.csv"), "{e}");
+}
