@@ -28,6 +28,9 @@ pub enum Command {
     /// Tasks: list the built-in tasks.
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Backbones: list the named models, inspect a checkpoint.
+    #[command(subcommand)]
+    Backbones(BackbonesCommand),
     /// Datasets: generate synthetic stand-ins, check a dataset directory.
     #[command(subcommand)]
     Data(DataCommand),
@@ -84,9 +87,15 @@ pub struct RunArgs {
     /// Readout head: [LABEL=]PLUGIN[:key=value,...] (repeatable), e.g. `flat=linear:pool=flatten`.
     #[arg(long = "readout")]
     pub readouts: Vec<String>,
-    /// Backbone name [default: pixel].
+    /// Backbone name (`scivid backbones list`) [default: pixel].
     #[arg(long)]
     pub backbone: Option<String>,
+    /// The backbone's checkpoint: .safetensors with Hugging Face tensor names.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Which layer's features: block int(depth * F) - 1, SciVid's readout depth fraction [default: 0.95].
+    #[arg(long)]
+    pub depth_fraction: Option<f64>,
     /// Dataset directory for the tasks (granted read-only to each task
     /// plugin); without one, a built-in task runs on its synthetic stand-in.
     #[arg(long)]
@@ -169,6 +178,14 @@ impl BudgetArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BackbonesCommand {
+    /// The backbones selectable by name, with their family and sizes.
+    List,
+    /// What a checkpoint holds: which family and size it is, and whether it loads.
+    Inspect { weights: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// The built-in tasks: kind, input, target, metrics and their direction.
     List,
@@ -220,6 +237,17 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
+        Some(Command::Backbones(BackbonesCommand::List)) => {
+            println!("| backbone | family | what |\n|---|---|---|");
+            for n in crate::backbone::catalogue() {
+                println!("| {} | {} | {} |", n.name, n.family, n.about);
+            }
+            Ok(0)
+        }
+        Some(Command::Backbones(BackbonesCommand::Inspect { weights })) => {
+            print!("{}", crate::backbone::inspect(&weights)?);
+            Ok(0)
+        }
         Some(Command::Tasks(TasksCommand::List)) => {
             print!("{}", tasks_table()?);
             Ok(0)
@@ -375,6 +403,12 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     }
     if let Some(b) = &args.backbone {
         spec.backbone = b.clone();
+    }
+    if let Some(w) = &args.weights {
+        spec.weights = Some(w.clone());
+    }
+    if let Some(f) = args.depth_fraction {
+        spec.depth_fraction = f;
     }
     if let Some(d) = &args.data {
         spec.data = Some(d.clone());

@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub backbone: Option<String>,
+    /// The backbone's checkpoint (`.safetensors`, Hugging Face names).
+    pub weights: Option<PathBuf>,
+    /// SciVid's readout depth fraction: features of block int(depth * f) - 1 (0.95).
+    pub depth_fraction: Option<f64>,
     pub seed: Option<u64>,
     pub out: Option<PathBuf>,
     /// Dataset directory for every task without its own (`[[tasks]] data`);
@@ -132,6 +136,9 @@ impl RunConfig {
         if let Some(p) = self.data.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.weights.as_mut() {
+            fix(p);
+        }
         let fix_plugin = |s: &mut String| {
             if let PluginRef::File(p) = PluginRef::parse(s)
                 && p.is_relative()
@@ -166,6 +173,10 @@ impl RunConfig {
         }
         if let Some(b) = &self.backbone {
             spec.backbone = b.clone();
+        }
+        spec.weights = self.weights.clone();
+        if let Some(f) = self.depth_fraction {
+            spec.depth_fraction = f;
         }
         if let Some(s) = self.seed {
             spec.seed = s;
@@ -236,6 +247,8 @@ impl RunConfig {
         };
         RunConfig {
             backbone: Some(spec.backbone.clone()),
+            weights: spec.weights.clone(),
+            depth_fraction: Some(spec.depth_fraction),
             seed: Some(spec.seed),
             out: Some(spec.out.clone()),
             data: spec.data.clone(),

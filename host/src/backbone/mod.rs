@@ -1,13 +1,23 @@
 //! Backbones: frozen video encoders that run natively (burn). A backbone maps
 //! video [B, T, H, W, 3] in [0, 1] to features [B, T, N, D] and declares
-//! its preprocessing so runs and caches can record it.
+//! its preprocessing so runs and caches can record it. One file per
+//! family (`videomae`, `dinov2`, `pixel`); `vit` holds their shared parts,
+//! `weights` reads checkpoints; [`by_name`] builds one from a size name.
 
+pub mod dinov2;
 mod pixel;
+pub mod videomae;
+pub mod vit;
+pub mod weights;
 
 pub use pixel::PixelControl;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
+use dinov2::{Dinov2, Dinov2Config};
+use std::path::Path;
+use videomae::{VideoMae, VideoMaeConfig};
+use weights::Weights;
 
 /// A frozen feature extractor.
 pub trait Backbone {
@@ -36,12 +46,264 @@ impl FeatureShape {
     }
 }
 
-/// Backbones selectable by name.
-pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
-    match name {
-        // Patch 16: the token grid of a ViT-B/16 (14x14 at 224^2).
-        "pixel" => Ok(Box::new(PixelControl::new(16))),
-        "pixel8" => Ok(Box::new(PixelControl::new(8))),
-        other => bail!("unknown backbone `{other}` (available: pixel, pixel8)"),
+/// A named model size.
+pub struct Named {
+    pub name: &'static str,
+    pub family: &'static str,
+    pub about: &'static str,
+    kind: Kind,
+}
+
+enum Kind {
+    Pixel(usize),
+    VideoMae(VideoMaeConfig),
+    Dinov2(Dinov2Config),
+}
+
+/// Every backbone selectable by name. `*-tiny` models run with seeded
+/// random weights when no checkpoint is given (for tests and demos).
+pub fn catalogue() -> Vec<Named> {
+    let vm = |dim, depth, heads| Kind::VideoMae(VideoMaeConfig::sized(dim, depth, heads));
+    let dn = |dim, depth, heads, reg| Kind::Dinov2(Dinov2Config::sized(dim, depth, heads, reg));
+    let mut out = vec![
+        Named {
+            name: "pixel",
+            family: "pixel",
+            about: "patch-averaged pixels, 16x16 patches (the control)",
+            kind: Kind::Pixel(16),
+        },
+        Named {
+            name: "pixel8",
+            family: "pixel",
+            about: "patch-averaged pixels, 8x8 patches",
+            kind: Kind::Pixel(8),
+        },
+        Named {
+            name: "videomae-tiny",
+            family: "videomae",
+            about: "VideoMAE, width 64, 4 blocks (random weights unless given)",
+            kind: vm(64, 4, 4),
+        },
+        Named {
+            name: "videomae-s",
+            family: "videomae",
+            about: "VideoMAE ViT-S/16, tubelet 2 (MCG-NJU/videomae-small-*)",
+            kind: vm(384, 12, 6),
+        },
+        Named {
+            name: "videomae-b",
+            family: "videomae",
+            about: "VideoMAE ViT-B/16, tubelet 2 (MCG-NJU/videomae-base)",
+            kind: vm(768, 12, 12),
+        },
+        Named {
+            name: "videomae-l",
+            family: "videomae",
+            about: "VideoMAE ViT-L/16, tubelet 2 (MCG-NJU/videomae-large)",
+            kind: vm(1024, 24, 16),
+        },
+        Named {
+            name: "dinov2-tiny",
+            family: "dinov2",
+            about: "DINOv2, width 64, 4 blocks (random weights unless given)",
+            kind: dn(64, 4, 4, 0),
+        },
+    ];
+    for (size, dim, depth, heads) in [
+        ("s", 384, 12, 6),
+        ("b", 768, 12, 12),
+        ("l", 1024, 24, 16),
+        ("g", 1536, 40, 24),
+    ] {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        out.push(Named {
+            name: leak(format!("dinov2-{size}")),
+            family: "dinov2",
+            about: leak(format!(
+                "DINOv2 ViT-{}/14 per frame (facebook/dinov2-*)",
+                size.to_uppercase()
+            )),
+            kind: dn(dim, depth, heads, 0),
+        });
+        out.push(Named {
+            name: leak(format!("dinov2-{size}-reg")),
+            family: "dinov2",
+            about: leak(format!(
+                "DINOv2 ViT-{}/14 with 4 registers (facebook/dinov2-with-registers-*)",
+                size.to_uppercase()
+            )),
+            kind: dn(dim, depth, heads, 4),
+        });
     }
+    out
+}
+
+/// Which backbone a run uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackboneSpec {
+    pub name: String,
+    /// Checkpoint (safetensors, Hugging Face names); required by real sizes.
+    pub weights: Option<std::path::PathBuf>,
+    /// SciVid's `readout_depth_fraction` (0.95 by default).
+    pub depth_fraction: f64,
+}
+
+/// Build the backbone `name`, loading `weights` when given.
+pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
+    build(&BackboneSpec {
+        name: name.to_string(),
+        weights: None,
+        depth_fraction: DEFAULT_DEPTH_FRACTION,
+    })
+}
+
+pub const DEFAULT_DEPTH_FRACTION: f64 = 0.95;
+
+pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
+    let all = catalogue();
+    let Some(n) = all.iter().find(|n| n.name == spec.name) else {
+        bail!(
+            "unknown backbone `{}` (available: {}; `scivid backbones list` describes them)",
+            spec.name,
+            all.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
+        );
+    };
+    let weights = |what: &str| -> Result<Weights> {
+        match &spec.weights {
+            Some(p) => load_weights(p),
+            None if n.name.ends_with("-tiny") => Ok(Weights::random(0)),
+            None => bail!(
+                "backbone `{}` needs its checkpoint: --weights FILE ({what})",
+                n.name
+            ),
+        }
+    };
+    Ok(match &n.kind {
+        Kind::Pixel(p) => {
+            if spec.weights.is_some() {
+                bail!("backbone `{}` has no weights", n.name);
+            }
+            Box::new(PixelControl::new(*p))
+        }
+        Kind::VideoMae(cfg) => {
+            let layer = vit::layer_for_fraction(cfg.depth, spec.depth_fraction)?;
+            Box::new(VideoMae::load(
+                n.name,
+                *cfg,
+                weights("Hugging Face safetensors of VideoMAE")?,
+                layer,
+            )?)
+        }
+        Kind::Dinov2(cfg) => {
+            let layer = vit::layer_for_fraction(cfg.depth, spec.depth_fraction)?;
+            Box::new(Dinov2::load(
+                n.name,
+                *cfg,
+                weights("Hugging Face safetensors of DINOv2")?,
+                layer,
+            )?)
+        }
+    })
+}
+
+/// A checkpoint by its extension (safetensors for now).
+pub fn load_weights(path: &Path) -> Result<Weights> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => Weights::load(path),
+        _ => bail!(
+            "{}: unsupported checkpoint format (expected .safetensors with Hugging Face names)",
+            path.display()
+        ),
+    }
+    .with_context(|| format!("loading backbone weights {}", path.display()))
+}
+
+/// `scivid backbones inspect FILE`: which family and size a checkpoint is,
+/// and whether the named backbone of that size loads from it.
+pub fn inspect(path: &Path) -> Result<String> {
+    let w = load_weights(path)?;
+    let shapes: Vec<(String, Vec<usize>)> = w
+        .shapes()
+        .map(|(n, s)| (n.to_string(), s.to_vec()))
+        .collect();
+    let params: usize = shapes
+        .iter()
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    let find = |suffix: &str| {
+        shapes
+            .iter()
+            .find(|(n, _)| n.ends_with(suffix))
+            .map(|(_, s)| s.clone())
+    };
+    let depth = shapes
+        .iter()
+        .filter_map(|(n, _)| {
+            n.split("encoder.layer.")
+                .nth(1)?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max()
+        .map(|d| d + 1)
+        .unwrap_or(0);
+    let mut out = format!(
+        "file        {}\nsha256      {}\ntensors     {}\nparameters  {params}\n",
+        path.display(),
+        w.provenance()["sha256"].as_str().unwrap_or("-"),
+        shapes.len()
+    );
+    let proj = find("embeddings.patch_embeddings.projection.weight");
+    let (family, dim, registers) = match (&proj, find("embeddings.cls_token")) {
+        (Some(p), None) if p.len() == 5 => {
+            out.push_str(&format!(
+                "family      videomae (tubelet {} x {} x {})\n",
+                p[2], p[3], p[4]
+            ));
+            ("videomae", p[0], 0)
+        }
+        (Some(p), Some(_)) if p.len() == 4 => {
+            let reg = find("embeddings.register_tokens")
+                .map(|s| s[1])
+                .unwrap_or(0);
+            out.push_str(&format!(
+                "family      dinov2 (patch {} x {}, {reg} registers)\n",
+                p[2], p[3]
+            ));
+            ("dinov2", p[0], reg)
+        }
+        _ => {
+            out.push_str("family      unknown (no VideoMAE or DINOv2 patch embedding found)\n");
+            return Ok(out);
+        }
+    };
+    out.push_str(&format!("width       {dim}\nblocks      {depth}\n"));
+    let candidates: Vec<Named> = catalogue()
+        .into_iter()
+        .filter(|n| match &n.kind {
+            Kind::VideoMae(c) => family == "videomae" && c.dim == dim && c.depth == depth,
+            Kind::Dinov2(c) => {
+                family == "dinov2" && c.dim == dim && c.depth == depth && c.registers == registers
+            }
+            Kind::Pixel(_) => false,
+        })
+        .collect();
+    if candidates.is_empty() {
+        out.push_str("named size  none matches (width and depth)\n");
+    }
+    for n in candidates {
+        let spec = BackboneSpec {
+            name: n.name.to_string(),
+            weights: Some(path.to_path_buf()),
+            depth_fraction: DEFAULT_DEPTH_FRACTION,
+        };
+        let verdict = match build(&spec) {
+            Ok(_) => "loads".to_string(),
+            Err(e) => format!("does not load: {e:#}"),
+        };
+        out.push_str(&format!("named size  {}: {verdict}\n", n.name));
+    }
+    Ok(out)
 }

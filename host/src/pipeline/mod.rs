@@ -173,6 +173,10 @@ pub struct RunSpec {
     pub tasks: Vec<PluginRef>,
     pub heads: Vec<HeadSpec>,
     pub backbone: String,
+    /// The backbone's checkpoint (safetensors with Hugging Face names).
+    pub weights: Option<PathBuf>,
+    /// SciVid's `readout_depth_fraction`: which layer's features are read.
+    pub depth_fraction: f64,
     /// Dataset directory for every task that has none of its own; a
     /// built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
@@ -207,6 +211,8 @@ impl RunSpec {
                 .collect(),
             heads: Self::default_heads(),
             backbone: "pixel".into(),
+            weights: None,
+            depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
             data: None,
             task_data: vec![],
             out,
@@ -296,7 +302,11 @@ fn dataset_for(
 /// Run every task; failures are recorded per task and per head.
 pub fn run(spec: &RunSpec) -> Result<RunResults> {
     let rt = Runtime::new(spec.cache_dir.clone())?;
-    let backbone = backbone::by_name(&spec.backbone)?;
+    let backbone = backbone::build(&backbone::BackboneSpec {
+        name: spec.backbone.clone(),
+        weights: spec.weights.clone(),
+        depth_fraction: spec.depth_fraction,
+    })?;
     std::fs::create_dir_all(&spec.out)
         .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
     let results_path = spec.out.join("results.json");

@@ -1,0 +1,265 @@
+//! The parts every ViT backbone shares: dense layers, LayerNorm, multi-head
+//! self-attention and pre-norm transformer blocks (optionally with layer
+//! scale or a SwiGLU MLP), loaded from a checkpoint under Hugging Face's
+//! names, plus patch embedding and the SciVid layer/time conventions.
+
+use super::weights::Weights;
+use anyhow::{Result, bail};
+use burn::tensor::{Tensor, activation};
+
+/// y = x W^T + b, with W stored [out, in] as PyTorch does.
+pub struct Dense {
+    w: Tensor<3>,
+    b: Option<Tensor<3>>,
+}
+
+impl Dense {
+    pub fn load(w: &mut Weights, name: &str, din: usize, dout: usize, bias: bool) -> Result<Self> {
+        let weight: Tensor<2> = w.take(&format!("{name}.weight"), [dout, din])?;
+        let b = if bias {
+            Some(
+                w.take::<1>(&format!("{name}.bias"), [dout])?
+                    .reshape([1, 1, dout]),
+            )
+        } else {
+            None
+        };
+        Ok(Dense {
+            w: weight.transpose().unsqueeze(),
+            b,
+        })
+    }
+
+    /// A dense layer from parts (e.g. a bias stored apart from its weight).
+    pub fn from_parts(weight_out_in: Tensor<2>, bias: Option<Tensor<1>>) -> Self {
+        let dout = weight_out_in.dims()[0];
+        Dense {
+            w: weight_out_in.transpose().unsqueeze(),
+            b: bias.map(|b| b.reshape([1, 1, dout])),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = x.matmul(self.w.clone());
+        match &self.b {
+            Some(b) => y + b.clone(),
+            None => y,
+        }
+    }
+}
+
+pub struct LayerNorm {
+    g: Tensor<3>,
+    b: Tensor<3>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(w: &mut Weights, name: &str, d: usize, eps: f64) -> Result<Self> {
+        Ok(LayerNorm {
+            g: w.take::<1>(&format!("{name}.weight"), [d])?
+                .reshape([1, 1, d]),
+            b: w.take::<1>(&format!("{name}.bias"), [d])?
+                .reshape([1, 1, d]),
+            eps,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mean = x.clone().mean_dim(2);
+        let c = x - mean;
+        let var = c.clone().square().mean_dim(2);
+        c / (var + self.eps).sqrt() * self.g.clone() + self.b.clone()
+    }
+}
+
+/// How a family names the parts of block `i` in its checkpoints.
+pub struct BlockNames {
+    pub norm1: String,
+    pub query: String,
+    pub key: String,
+    pub value: String,
+    pub proj: String,
+    pub norm2: String,
+    pub fc1: String,
+    pub fc2: String,
+    /// VideoMAE: q and v biases stored apart (`q_bias`, `v_bias`), none on k.
+    pub qv_bias: Option<(String, String)>,
+    /// DINOv2: per-channel scales after attention and after the MLP.
+    pub layer_scale: Option<(String, String)>,
+    /// DINOv2-g: a SwiGLU MLP (`weights_in` [2h, d], `weights_out` [d, h]).
+    pub swiglu: Option<(String, String)>,
+}
+
+enum Mlp {
+    Gelu(Dense, Dense),
+    SwiGlu(Dense, Dense),
+}
+
+pub struct Block {
+    norm1: LayerNorm,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    proj: Dense,
+    norm2: LayerNorm,
+    mlp: Mlp,
+    scale: Option<(Tensor<3>, Tensor<3>)>,
+    heads: usize,
+}
+
+impl Block {
+    pub fn load(
+        w: &mut Weights,
+        n: &BlockNames,
+        d: usize,
+        mlp: usize,
+        heads: usize,
+        eps: f64,
+    ) -> Result<Self> {
+        if heads == 0 || !d.is_multiple_of(heads) {
+            bail!("width {d} is not a multiple of {heads} heads");
+        }
+        let (q, k, v) = match &n.qv_bias {
+            Some((qb, vb)) => {
+                let q = Dense::from_parts(
+                    w.take(&format!("{}.weight", n.query), [d, d])?,
+                    Some(w.take(qb, [d])?),
+                );
+                let k = Dense::load(w, &n.key, d, d, false)?;
+                let v = Dense::from_parts(
+                    w.take(&format!("{}.weight", n.value), [d, d])?,
+                    Some(w.take(vb, [d])?),
+                );
+                (q, k, v)
+            }
+            None => (
+                Dense::load(w, &n.query, d, d, true)?,
+                Dense::load(w, &n.key, d, d, true)?,
+                Dense::load(w, &n.value, d, d, true)?,
+            ),
+        };
+        let mlp = match &n.swiglu {
+            Some((win, wout)) => Mlp::SwiGlu(
+                Dense::load(w, win, d, 2 * mlp, true)?,
+                Dense::load(w, wout, mlp, d, true)?,
+            ),
+            None => Mlp::Gelu(
+                Dense::load(w, &n.fc1, d, mlp, true)?,
+                Dense::load(w, &n.fc2, mlp, d, true)?,
+            ),
+        };
+        let scale = match &n.layer_scale {
+            Some((a, b)) => Some((
+                w.take::<1>(a, [d])?.reshape([1, 1, d]),
+                w.take::<1>(b, [d])?.reshape([1, 1, d]),
+            )),
+            None => None,
+        };
+        Ok(Block {
+            norm1: LayerNorm::load(w, &n.norm1, d, eps)?,
+            q,
+            k,
+            v,
+            proj: Dense::load(w, &n.proj, d, d, true)?,
+            norm2: LayerNorm::load(w, &n.norm2, d, eps)?,
+            mlp,
+            scale,
+            heads,
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.norm1.forward(x.clone());
+        let mut a = self.proj.forward(self.attention(h));
+        if let Some((s1, _)) = &self.scale {
+            a = a * s1.clone();
+        }
+        let x = x + a;
+        let h = self.norm2.forward(x.clone());
+        let mut m = match &self.mlp {
+            Mlp::Gelu(fc1, fc2) => fc2.forward(activation::gelu(fc1.forward(h))),
+            Mlp::SwiGlu(win, wout) => {
+                let both = win.forward(h);
+                let half = both.dims()[2] / 2;
+                let x1 = both.clone().narrow(2, 0, half);
+                let x2 = both.narrow(2, half, half);
+                wout.forward(activation::silu(x1) * x2)
+            }
+        };
+        if let Some((_, s2)) = &self.scale {
+            m = m * s2.clone();
+        }
+        x + m
+    }
+
+    /// Multi-head softmax attention over all tokens.
+    fn attention(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, d] = x.dims();
+        let (h, dh) = (self.heads, d / self.heads);
+        let split = |t: Tensor<3>| t.reshape([b, n, h, dh]).swap_dims(1, 2);
+        let q = split(self.q.forward(x.clone())) * (1.0 / (dh as f64).sqrt());
+        let k = split(self.k.forward(x.clone()));
+        let v = split(self.v.forward(x));
+        let attn = activation::softmax(q.matmul(k.swap_dims(2, 3)), 3);
+        attn.matmul(v).swap_dims(1, 2).reshape([b, n, d])
+    }
+}
+
+/// SciVid's layer choice: `all_features[int(depth * fraction) - 1]`, where
+/// `all_features` is [embedded tokens, block 1 output, ...]. Returns the
+/// number of blocks to run (0: the embedded tokens).
+pub fn layer_for_fraction(depth: usize, fraction: f64) -> Result<usize> {
+    if !(fraction > 0.0 && fraction <= 1.0) {
+        bail!("readout depth fraction {fraction} must be in (0, 1]");
+    }
+    let idx = (depth as f64 * fraction).floor() as i64 - 1;
+    Ok(idx.clamp(0, depth as i64) as usize)
+}
+
+/// Linear resampling along time ([B, T, N, D] -> [B, out, N, D]) with
+/// half-pixel centres and clamped edges (jax.image.resize "linear"),
+/// SciVid's way of bringing tubelet outputs back to the clip's frames.
+pub fn resample_time(x: Tensor<4>, out: usize) -> Tensor<4> {
+    let [_, t, _, _] = x.dims();
+    if t == out {
+        return x;
+    }
+    let frames: Vec<Tensor<4>> = (0..out)
+        .map(|i| {
+            let src = ((i as f64 + 0.5) * t as f64 / out as f64 - 0.5).clamp(0.0, (t - 1) as f64);
+            let (i0, frac) = (src.floor() as usize, src - src.floor());
+            let i1 = (i0 + 1).min(t - 1);
+            let a = x.clone().narrow(1, i0, 1);
+            if frac == 0.0 || i0 == i1 {
+                a
+            } else {
+                a * (1.0 - frac) + x.clone().narrow(1, i1, 1) * frac
+            }
+        })
+        .collect();
+    Tensor::cat(frames, 1)
+}
+
+/// Normalise pixels in [0, 1] with per-channel mean and std: [B, T, H, W, 3].
+pub fn normalise(video: Tensor<5>, mean: [f32; 3], std: [f32; 3]) -> Tensor<5> {
+    let device = video.device();
+    let m = Tensor::<1>::from_floats(mean, &device).reshape([1, 1, 1, 1, 3]);
+    let s = Tensor::<1>::from_floats(std, &device).reshape([1, 1, 1, 1, 3]);
+    (video - m) / s
+}
+
+/// Cut [B, T, H, W, C] into patches of `pt` frames x `p` x `p` pixels, each
+/// flattened in PyTorch's Conv3d weight order (channel, time, row, column):
+/// [B, T/pt * H/p * W/p, C * pt * p * p], tokens in (time, row, column) order.
+pub fn patchify(video: Tensor<5>, pt: usize, p: usize) -> Result<Tensor<3>> {
+    let [b, t, h, w, c] = video.dims();
+    if !t.is_multiple_of(pt) || !h.is_multiple_of(p) || !w.is_multiple_of(p) {
+        bail!("video {t}x{h}x{w} is not a multiple of the patch {pt}x{p}x{p}");
+    }
+    let (tt, hh, ww) = (t / pt, h / p, w / p);
+    // [b, tt, pt, hh, p, ww, p, c] -> [b, tt, hh, ww, c, pt, p, p]
+    let x: Tensor<8> = video.reshape([b, tt, pt, hh, p, ww, p, c]);
+    let x = x.permute([0, 1, 3, 5, 7, 2, 4, 6]);
+    Ok(x.reshape([b, tt * hh * ww, c * pt * p * p]))
+}

@@ -1,0 +1,252 @@
+//! Checkpoint tensors by name. [`Weights::load`] reads a safetensors file
+//! (Hugging Face names; f32, f16 or bf16, converted to f32). A model takes
+//! each tensor it needs with [`Weights::take`], which checks the shape and
+//! names the tensor, the expected and the found shape on a mismatch;
+//! [`Weights::finish`] refuses tensors nobody took (a checkpoint of another
+//! model or size).
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Tensor, TensorData};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One tensor of a checkpoint: shape and f32 values.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+pub struct Weights {
+    source: String,
+    /// sha256 of the checkpoint file (None for random weights).
+    sha256: Option<String>,
+    tensors: BTreeMap<String, Stored>,
+    /// Random weights (tiny demo models): every `take` draws a fresh tensor.
+    random: Option<rand::rngs::StdRng>,
+    /// A prefix (e.g. `videomae.`) every name carries in this file.
+    prefix: String,
+    device: Device,
+}
+
+impl Weights {
+    /// Read every tensor of a `.safetensors` file.
+    pub fn load(path: &Path) -> Result<Weights> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read weights {}", path.display()))?;
+        let source = path.display().to_string();
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{source}: not a safetensors file (or truncated)"))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                safetensors::Dtype::F16 => data
+                    .chunks_exact(2)
+                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                    .collect(),
+                safetensors::Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                    .collect(),
+                other => bail!(
+                    "{source}: tensor `{name}` has dtype {other:?} (expected f32, f16 or bf16)"
+                ),
+            };
+            tensors.insert(
+                name.to_string(),
+                Stored {
+                    shape: view.shape().to_vec(),
+                    values,
+                },
+            );
+        }
+        let mut w = Weights::from_map(source, tensors);
+        w.sha256 = Some(crate::files::sha256_hex(&bytes));
+        Ok(w)
+    }
+
+    pub fn from_map(source: String, tensors: BTreeMap<String, Stored>) -> Weights {
+        Weights {
+            source,
+            sha256: None,
+            tensors,
+            random: None,
+            prefix: String::new(),
+            device: Device::flex(),
+        }
+    }
+
+    /// Seeded random weights, for the `tiny` demo and test models: norms
+    /// start at 1, biases at 0, layer scales at 0.1, the rest N(0, 0.02).
+    pub fn random(seed: u64) -> Weights {
+        use rand::SeedableRng;
+        let mut w = Weights::from_map(format!("random (seed {seed})"), BTreeMap::new());
+        w.random = Some(rand::rngs::StdRng::seed_from_u64(seed));
+        w
+    }
+
+    pub fn is_random(&self) -> bool {
+        self.random.is_some()
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Where the weights came from, for results and cache keys: the file's
+    /// sha256 (not its path), or the random seed.
+    pub fn provenance(&self) -> serde_json::Value {
+        match &self.sha256 {
+            Some(h) => serde_json::json!({"file": self.source, "sha256": h}),
+            None => serde_json::json!({"random": self.source}),
+        }
+    }
+
+    /// Names and shapes, for `backbones inspect`.
+    pub fn shapes(&self) -> impl Iterator<Item = (&str, &[usize])> {
+        self.tensors
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.shape.as_slice()))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(&format!("{}{name}", self.prefix))
+    }
+
+    /// Rename tensors (`f` returns the new name, or None to keep it): e.g.
+    /// transformers 5's names back to the Hub checkpoints' names.
+    pub fn rename(&mut self, f: impl Fn(&str) -> Option<String>) {
+        let old = std::mem::take(&mut self.tensors);
+        self.tensors = old
+            .into_iter()
+            .map(|(k, v)| (f(&k).unwrap_or(k), v))
+            .collect();
+    }
+
+    /// Names in this file start with `prefix` when a model's weights are
+    /// stored inside a larger one (`videomae.` in a pre-training checkpoint).
+    pub fn use_prefix_if_present(&mut self, marker: &str, prefixes: &[&str]) {
+        for p in prefixes {
+            if self.tensors.contains_key(&format!("{p}{marker}")) {
+                self.prefix = p.to_string();
+                return;
+            }
+        }
+    }
+
+    /// Take tensor `name` of shape `shape` as a rank-D burn tensor.
+    pub fn take<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
+        let full = format!("{}{name}", self.prefix);
+        if let Some(rng) = self.random.as_mut() {
+            use rand::RngExt;
+            let n: usize = shape.iter().product();
+            let fill = if D == 1 && name.ends_with("weight") {
+                Some(1.0)
+            } else if D == 1 && name.ends_with("bias") {
+                Some(0.0)
+            } else if name.ends_with("lambda1") {
+                Some(0.1)
+            } else {
+                None
+            };
+            let values: Vec<f32> = match fill {
+                Some(v) => vec![v; n],
+                // Sum of uniforms: roughly normal, std 0.02.
+                None => (0..n)
+                    .map(|_| {
+                        (0..3)
+                            .map(|_| rng.random_range(-0.02f32..0.02))
+                            .sum::<f32>()
+                    })
+                    .collect(),
+            };
+            return Ok(Tensor::from_data(
+                TensorData::new(values, shape),
+                &self.device,
+            ));
+        }
+        let Some(t) = self.tensors.remove(&full) else {
+            bail!(
+                "{}: missing tensor `{full}` (expected shape {shape:?})",
+                self.source
+            );
+        };
+        if t.shape != shape {
+            bail!(
+                "{}: tensor `{full}` has shape {:?}, expected {shape:?}",
+                self.source,
+                t.shape
+            );
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(t.values, shape),
+            &self.device,
+        ))
+    }
+
+    /// Fail if tensors are left that the model did not take, except those
+    /// whose names start with one of `ignored` (heads, decoders, masks).
+    pub fn finish(self, ignored: &[&str]) -> Result<()> {
+        let left: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| {
+                let k = k.strip_prefix(&self.prefix).unwrap_or(k);
+                !ignored.iter().any(|i| k.starts_with(i))
+            })
+            .collect();
+        if !left.is_empty() {
+            let shown: Vec<&str> = left.iter().take(8).map(|s| s.as_str()).collect();
+            bail!(
+                "{}: {} tensors this model does not use (wrong model or size?): {}{}",
+                self.source,
+                left.len(),
+                shown.join(", "),
+                if left.len() > 8 { ", ..." } else { "" }
+            );
+        }
+        Ok(())
+    }
+}
+
+/// IEEE half to single precision.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // Subnormal: normalise.
+            let mut e = 127 - 15 + 1;
+            let mut f = f;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    }
+}

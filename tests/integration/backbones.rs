@@ -1,0 +1,228 @@
+//! Backbones against their reference implementations: Hugging Face
+//! transformers' VideoMAE and DINOv2 (with and without registers) on small
+//! random configurations (tests/fixtures/backbone_reference.py), loaded
+//! through the same checkpoint loader users use; every hidden state must
+//! match to 1e-4 relative. Plus the loader's errors and the layer/time rules.
+
+use crate::common::repo_root;
+use burn::tensor::{Device, Tensor, TensorData};
+use scivid::backbone::dinov2::{Dinov2, Dinov2Config};
+use scivid::backbone::videomae::{VideoMae, VideoMaeConfig};
+use scivid::backbone::{Backbone, load_weights, vit};
+use scivid::data::npy;
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    repo_root().join("tests/fixtures/backbones").join(name)
+}
+
+fn array<const D: usize>(path: PathBuf) -> Tensor<D> {
+    let a = npy::read(&path).unwrap();
+    let shape: [usize; D] = a.shape.clone().try_into().unwrap();
+    Tensor::from_data(TensorData::new(a.as_f32(), shape), &Device::flex())
+}
+
+fn config(name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixture(name).join("config.json")).unwrap())
+        .unwrap()
+}
+
+/// Max |got - want| relative to max |want|, per hidden state.
+fn assert_close(name: &str, got: &[Tensor<3>]) {
+    for (i, g) in got.iter().enumerate() {
+        let want: Tensor<3> = array(fixture(name).join(format!("hidden_{i}.npy")));
+        assert_eq!(g.dims(), want.dims(), "{name} hidden state {i}");
+        let w = want.into_data().try_to_vec::<f32>().unwrap();
+        let g = g.clone().into_data().try_to_vec::<f32>().unwrap();
+        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let err = g
+            .iter()
+            .zip(&w)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            err <= 1e-4 * scale,
+            "{name} hidden state {i}: max error {err} vs scale {scale}"
+        );
+    }
+    let n = std::fs::read_dir(fixture(name))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("hidden_")
+        })
+        .count();
+    assert_eq!(got.len(), n, "{name}: every layer compared");
+}
+
+fn videomae_config(c: &serde_json::Value) -> VideoMaeConfig {
+    VideoMaeConfig {
+        dim: c["dim"].as_u64().unwrap() as usize,
+        depth: c["depth"].as_u64().unwrap() as usize,
+        heads: c["heads"].as_u64().unwrap() as usize,
+        mlp: c["mlp"].as_u64().unwrap() as usize,
+        patch: c["patch"].as_u64().unwrap() as usize,
+        tubelet: c["tubelet"].as_u64().unwrap() as usize,
+        eps: c["eps"].as_f64().unwrap(),
+        qkv_bias: true,
+    }
+}
+
+fn dinov2_config(c: &serde_json::Value) -> Dinov2Config {
+    Dinov2Config {
+        dim: c["dim"].as_u64().unwrap() as usize,
+        depth: c["depth"].as_u64().unwrap() as usize,
+        heads: c["heads"].as_u64().unwrap() as usize,
+        mlp: c["mlp"].as_u64().unwrap() as usize,
+        patch: c["patch"].as_u64().unwrap() as usize,
+        registers: c["registers"].as_u64().unwrap() as usize,
+        swiglu: false,
+        eps: c["eps"].as_f64().unwrap(),
+    }
+}
+
+#[test]
+fn videomae_matches_transformers_at_every_layer() {
+    let cfg = videomae_config(&config("videomae"));
+    let w = load_weights(&fixture("videomae").join("weights.safetensors")).unwrap();
+    let m = VideoMae::load("videomae-test", cfg, w, cfg.depth).unwrap();
+    let video: Tensor<5> = array(fixture("videomae").join("video.npy"));
+    assert_close("videomae", &m.hidden_states(video.clone()).unwrap());
+    // Features: T/2 tubelet steps resampled back to T frames.
+    let f = m.forward(video).unwrap();
+    assert_eq!(f.dims(), [2, 4, 4, cfg.dim]);
+}
+
+#[test]
+fn dinov2_matches_transformers_with_a_resized_position_table() {
+    for name in ["dinov2", "dinov2_reg"] {
+        let cfg = dinov2_config(&config(name));
+        let w = load_weights(&fixture(name).join("weights.safetensors")).unwrap();
+        let m = Dinov2::load(name, cfg, w, cfg.depth).unwrap();
+        let frames: Tensor<4> = array(fixture(name).join("video.npy"));
+        assert_close(name, &m.hidden_states(frames.clone()).unwrap());
+        // Features drop the class and register tokens, frame by frame.
+        let [f, h, w, c] = frames.dims();
+        let feats = m.forward(frames.reshape([1, f, h, w, c])).unwrap();
+        assert_eq!(feats.dims(), [1, f, (h / 14) * (w / 14), cfg.dim]);
+    }
+}
+
+#[test]
+fn checkpoint_errors_name_the_tensor_and_both_shapes() {
+    let path = fixture("videomae").join("weights.safetensors");
+    let mut cfg = videomae_config(&config("videomae"));
+    cfg.dim = 48;
+    let e = VideoMae::load("v", cfg, load_weights(&path).unwrap(), 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("embeddings.patch_embeddings.projection.weight")
+            && e.contains("[32, 3, 2, 16, 16]")
+            && e.contains("[48, 3, 2, 16, 16]"),
+        "{e}"
+    );
+    // A checkpoint of another family.
+    let dcfg = dinov2_config(&config("dinov2"));
+    let e = Dinov2::load("d", dcfg, load_weights(&path).unwrap(), 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("embeddings.patch_embeddings.projection.weight")
+            && e.contains("[32, 3, 14, 14]"),
+        "{e}"
+    );
+    // A tensor the configuration needs and the file lacks.
+    let dpath = fixture("dinov2").join("weights.safetensors");
+    let with_registers = Dinov2Config {
+        registers: 4,
+        ..dcfg
+    };
+    let e = Dinov2::load("d", with_registers, load_weights(&dpath).unwrap(), 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("missing tensor `embeddings.register_tokens`") && e.contains("[1, 4, 32]"),
+        "{e}"
+    );
+    // A truncated file.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = format!("{:#}", load_weights(&cut).err().unwrap());
+    assert!(
+        e.contains("cut.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
+}
+
+#[test]
+fn layer_choice_and_time_resampling_follow_scivid() {
+    // all_features[int(L * fraction) - 1], embedded tokens first.
+    assert_eq!(vit::layer_for_fraction(12, 0.95).unwrap(), 10);
+    assert_eq!(vit::layer_for_fraction(12, 0.1).unwrap(), 0);
+    assert_eq!(vit::layer_for_fraction(24, 0.95).unwrap(), 21);
+    assert!(vit::layer_for_fraction(12, 0.0).is_err());
+    // Linear with half-pixel centres: [0, 1] over 2 steps -> 4 frames.
+    let x = Tensor::<4>::from_data(
+        TensorData::new(vec![0.0f32, 1.0], [1, 2, 1, 1]),
+        &Device::flex(),
+    );
+    let y = vit::resample_time(x, 4)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert_eq!(y, vec![0.0, 0.25, 0.75, 1.0]);
+}
+
+#[test]
+fn cli_lists_backbones_inspects_a_checkpoint_and_runs_a_tiny_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = crate::common::scivid(&["backbones", "list"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    for name in [
+        "pixel",
+        "videomae-b",
+        "videomae-l",
+        "dinov2-s",
+        "dinov2-g",
+        "dinov2-b-reg",
+        "videomae-tiny",
+    ] {
+        assert!(out.contains(&format!("| {name} |")), "{out}");
+    }
+    let weights = fixture("videomae").join("weights.safetensors");
+    let (code, out, err) = crate::common::scivid(
+        &["backbones", "inspect", weights.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("family      videomae (tubelet 2 x 16 x 16)")
+            && out.contains("width       32")
+            && out.contains("blocks      3"),
+        "{out}"
+    );
+    // A real size needs its checkpoint; the message says how to give it.
+    let (code, _, err) = crate::common::scivid(&["run", "--backbone", "videomae-b"], dir.path());
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("videomae-b") && err.contains("--weights"),
+        "{err}"
+    );
+
+    let mut spec = crate::common::quick_spec(&dir.path().join("out"), &["linear"], 5);
+    spec.backbone = "videomae-tiny".into();
+    spec.bootstrap = 0;
+    let results = scivid::pipeline::run(&spec).unwrap();
+    let t = &results.tasks[0];
+    assert!(t.error.is_none() && t.heads[0].error.is_none(), "{t:?}");
+    assert_eq!(results.backbone["family"], "videomae");
+    assert_eq!(results.backbone["layer"], 2, "int(4 * 0.95) - 1 = block 2");
+}
