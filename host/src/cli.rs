@@ -31,6 +31,9 @@ pub enum Command {
     /// Backbones: list the named models, inspect a checkpoint.
     #[command(subcommand)]
     Backbones(BackbonesCommand),
+    /// Speed: forward throughput of a backbone (compare with shared/reference-bench).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Datasets: generate synthetic stand-ins, check a dataset directory.
     #[command(subcommand)]
     Data(DataCommand),
@@ -178,6 +181,33 @@ impl BudgetArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Clips/s, achieved GFLOP/s and peak memory of a backbone's full forward pass.
+    Backbone {
+        /// A name from `scivid backbones list`.
+        #[arg(long)]
+        model: String,
+        /// A checkpoint (random weights otherwise: speed does not depend on them).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        frames: usize,
+        #[arg(long, default_value_t = 224)]
+        size: usize,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+        /// Append the result as one JSON line to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BackbonesCommand {
     /// The backbones selectable by name, with their family and sizes.
     List,
@@ -237,6 +267,50 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
+        Some(Command::Bench(BenchCommand::Backbone {
+            model,
+            weights,
+            frames,
+            size,
+            batch,
+            reps,
+            warmup,
+            json,
+        })) => {
+            let r = crate::bench::backbone(&crate::bench::BackboneBench {
+                model,
+                weights,
+                frames,
+                size,
+                batch,
+                reps,
+                warmup,
+            })?;
+            println!("| model | batch | clip | clips/s | GFLOP/clip | GFLOP/s | peak RSS |");
+            println!("|---|---:|---|---:|---:|---:|---:|");
+            println!(
+                "| {} | {} | {}x{}x{} | {:.3} | {:.1} | {:.1} | {:.0} MiB |",
+                r.model,
+                r.batch,
+                r.frames,
+                r.size,
+                r.size,
+                r.clips_per_s,
+                r.gflop_per_clip,
+                r.gflop_per_s,
+                r.peak_rss_mib
+            );
+            if let Some(path) = json {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("cannot open {}", path.display()))?;
+                writeln!(f, "{}", serde_json::to_string(&r)?)?;
+            }
+            Ok(0)
+        }
         Some(Command::Backbones(BackbonesCommand::List)) => {
             println!("| backbone | family | what |\n|---|---|---|");
             for n in crate::backbone::catalogue() {

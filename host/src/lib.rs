@@ -5,9 +5,11 @@
 //! -> [`pipeline`] (features, joint training, evaluation) using [`runtime`]
 //! (sandboxed Wasm task and readout plugins) over [`tensor`] (host tensors
 //! plugins hold handles to) and [`train`] (schedule, AdamW) -> [`report`]
-//! (JSON and Markdown results). [`cli`] is the command line.
+//! (JSON and Markdown results). [`cli`] is the command line; [`bench`]
+//! measures speed.
 
 pub mod backbone;
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod data;

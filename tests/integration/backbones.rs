@@ -179,6 +179,10 @@ fn layer_choice_and_time_resampling_follow_scivid() {
         .try_to_vec::<f32>()
         .unwrap();
     assert_eq!(y, vec![0.0, 0.25, 0.75, 1.0]);
+    // ViT-B/16 on 16x224x224 (1568 tokens): 360.7 GFLOP per clip, the
+    // figure the reference benchmarks use.
+    let g = vit::flops(1, 1568, 768, 3072, 12, 3 * 2 * 16 * 16) / 1e9;
+    assert!((g - 360.7).abs() < 0.5, "{g}");
 }
 
 #[test]
@@ -209,6 +213,25 @@ fn cli_lists_backbones_inspects_a_checkpoint_and_runs_a_tiny_model() {
             && out.contains("blocks      3"),
         "{out}"
     );
+    let (code, out, err) = crate::common::scivid(
+        &[
+            "bench",
+            "backbone",
+            "--model",
+            "videomae-tiny",
+            "--frames",
+            "4",
+            "--size",
+            "32",
+            "--reps",
+            "1",
+            "--warmup",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| videomae-tiny | 1 | 4x32x32 |"), "{out}");
     // A real size needs its checkpoint; the message says how to give it.
     let (code, _, err) = crate::common::scivid(&["run", "--backbone", "videomae-b"], dir.path());
     assert_eq!(code, 1);

@@ -238,6 +238,17 @@ impl Backbone for Dinov2 {
         })
     }
 
+    fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
+        let p = self.cfg.patch;
+        let n = 1 + self.cfg.registers + (height / p) * (width / p);
+        let mlp = if self.cfg.swiglu {
+            3 * self.cfg.mlp / 2
+        } else {
+            self.cfg.mlp
+        };
+        vit::flops(frames, n, self.cfg.dim, mlp, self.layer, 3 * p * p)
+    }
+
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let [b, t, h, w, c] = video.dims();
         let x = self

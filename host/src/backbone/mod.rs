@@ -29,6 +29,12 @@ pub trait Backbone {
     fn feature_shape(&self, frames: usize, height: usize, width: usize) -> Result<FeatureShape>;
     /// video [B, T, H, W, 3] -> features [B, T, N, D].
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>>;
+    /// Floating-point operations (2 per multiply-add) of one clip's forward
+    /// pass, counted analytically, for GFLOP/s figures.
+    fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
+        let _ = (frames, height, width);
+        0.0
+    }
 }
 
 /// The shape of a backbone's features for one clip.
@@ -138,6 +144,20 @@ pub fn catalogue() -> Vec<Named> {
     out
 }
 
+/// Number of blocks of the named backbone (0 for the pixel control).
+pub fn depth_of(name: &str) -> Result<usize> {
+    match catalogue()
+        .into_iter()
+        .find(|n| n.name == name)
+        .map(|n| n.kind)
+    {
+        Some(Kind::VideoMae(c)) => Ok(c.depth),
+        Some(Kind::Dinov2(c)) => Ok(c.depth),
+        Some(Kind::Pixel(_)) => Ok(0),
+        None => bail!("unknown backbone `{name}` (`scivid backbones list`)"),
+    }
+}
+
 /// Which backbone a run uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackboneSpec {
@@ -146,6 +166,11 @@ pub struct BackboneSpec {
     pub weights: Option<std::path::PathBuf>,
     /// SciVid's `readout_depth_fraction` (0.95 by default).
     pub depth_fraction: f64,
+    /// Run exactly this many blocks instead (benchmarks run them all).
+    pub layer: Option<usize>,
+    /// Seeded random weights when no checkpoint is given (benchmarks:
+    /// speed does not depend on the values).
+    pub random_weights: bool,
 }
 
 /// Build the backbone `name`, loading `weights` when given.
@@ -154,6 +179,8 @@ pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
         name: name.to_string(),
         weights: None,
         depth_fraction: DEFAULT_DEPTH_FRACTION,
+        layer: None,
+        random_weights: false,
     })
 }
 
@@ -171,12 +198,17 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
     let weights = |what: &str| -> Result<Weights> {
         match &spec.weights {
             Some(p) => load_weights(p),
-            None if n.name.ends_with("-tiny") => Ok(Weights::random(0)),
+            None if n.name.ends_with("-tiny") || spec.random_weights => Ok(Weights::random(0)),
             None => bail!(
                 "backbone `{}` needs its checkpoint: --weights FILE ({what})",
                 n.name
             ),
         }
+    };
+    let layer = |depth: usize| match spec.layer {
+        Some(l) if l > depth => bail!("backbone `{}` has {depth} blocks, not {l}", n.name),
+        Some(l) => Ok(l),
+        None => vit::layer_for_fraction(depth, spec.depth_fraction),
     };
     Ok(match &n.kind {
         Kind::Pixel(p) => {
@@ -186,7 +218,7 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
             Box::new(PixelControl::new(*p))
         }
         Kind::VideoMae(cfg) => {
-            let layer = vit::layer_for_fraction(cfg.depth, spec.depth_fraction)?;
+            let layer = layer(cfg.depth)?;
             Box::new(VideoMae::load(
                 n.name,
                 *cfg,
@@ -195,7 +227,7 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
             )?)
         }
         Kind::Dinov2(cfg) => {
-            let layer = vit::layer_for_fraction(cfg.depth, spec.depth_fraction)?;
+            let layer = layer(cfg.depth)?;
             Box::new(Dinov2::load(
                 n.name,
                 *cfg,
@@ -298,6 +330,8 @@ pub fn inspect(path: &Path) -> Result<String> {
             name: n.name.to_string(),
             weights: Some(path.to_path_buf()),
             depth_fraction: DEFAULT_DEPTH_FRACTION,
+            layer: None,
+            random_weights: false,
         };
         let verdict = match build(&spec) {
             Ok(_) => "loads".to_string(),

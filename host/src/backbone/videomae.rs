@@ -183,6 +183,12 @@ impl Backbone for VideoMae {
         })
     }
 
+    fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
+        let (p, t) = (self.cfg.patch, self.cfg.tubelet);
+        let n = (frames / t) * (height / p) * (width / p);
+        vit::flops(1, n, self.cfg.dim, self.cfg.mlp, self.layer, 3 * t * p * p)
+    }
+
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let [b, t, _, _, _] = video.dims();
         let x = self

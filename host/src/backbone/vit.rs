@@ -206,6 +206,16 @@ impl Block {
     }
 }
 
+/// FLOPs of `blocks` pre-norm blocks over `seqs` sequences of `n` tokens of
+/// width `d` with an MLP of width `mlp` (matmuls only: q/k/v/out
+/// projections, scores, weighted values, MLP), plus a patch embedding of
+/// `patch_in` values per token.
+pub fn flops(seqs: usize, n: usize, d: usize, mlp: usize, blocks: usize, patch_in: usize) -> f64 {
+    let (n, d, mlp, s) = (n as f64, d as f64, mlp as f64, seqs as f64);
+    let block = 2.0 * n * d * 4.0 * d + 2.0 * 2.0 * n * n * d + 2.0 * 2.0 * n * d * mlp;
+    s * (blocks as f64 * block + 2.0 * n * patch_in as f64 * d)
+}
+
 /// SciVid's layer choice: `all_features[int(depth * fraction) - 1]`, where
 /// `all_features` is [embedded tokens, block 1 output, ...]. Returns the
 /// number of blocks to run (0: the embedded tokens).

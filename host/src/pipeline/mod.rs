@@ -306,6 +306,8 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         name: spec.backbone.clone(),
         weights: spec.weights.clone(),
         depth_fraction: spec.depth_fraction,
+        layer: None,
+        random_weights: false,
     })?;
     std::fs::create_dir_all(&spec.out)
         .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
