@@ -42,6 +42,7 @@ pub fn backbone(b: &BackboneBench) -> Result<BenchResult> {
         // The whole encoder, as the peers run it.
         layer: Some(full_depth(&b.model)?),
         random_weights: true,
+        library: None,
     })?;
     let device = Device::flex();
     let video = || {

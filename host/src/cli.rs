@@ -99,6 +99,9 @@ pub struct RunArgs {
     /// Which layer's features: block int(depth * F) - 1, SciVid's readout depth fraction [default: 0.95].
     #[arg(long)]
     pub depth_fraction: Option<f64>,
+    /// A native backbone library (a trusted cdylib built with scivid-backbone-abi).
+    #[arg(long)]
+    pub backbone_lib: Option<PathBuf>,
     /// Dataset directory for the tasks (granted read-only to each task
     /// plugin); without one, a built-in task runs on its synthetic stand-in.
     #[arg(long)]
@@ -483,6 +486,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     }
     if let Some(f) = args.depth_fraction {
         spec.depth_fraction = f;
+    }
+    if let Some(l) = &args.backbone_lib {
+        spec.backbone_lib = Some(l.clone());
     }
     if let Some(d) = &args.data {
         spec.data = Some(d.clone());

@@ -20,6 +20,8 @@ pub struct RunConfig {
     pub weights: Option<PathBuf>,
     /// SciVid's readout depth fraction: features of block int(depth * f) - 1 (0.95).
     pub depth_fraction: Option<f64>,
+    /// A trusted native backbone library (cdylib), used instead of `backbone`.
+    pub backbone_lib: Option<PathBuf>,
     pub seed: Option<u64>,
     pub out: Option<PathBuf>,
     /// Dataset directory for every task without its own (`[[tasks]] data`);
@@ -139,6 +141,9 @@ impl RunConfig {
         if let Some(p) = self.weights.as_mut() {
             fix(p);
         }
+        if let Some(p) = self.backbone_lib.as_mut() {
+            fix(p);
+        }
         let fix_plugin = |s: &mut String| {
             if let PluginRef::File(p) = PluginRef::parse(s)
                 && p.is_relative()
@@ -175,6 +180,7 @@ impl RunConfig {
             spec.backbone = b.clone();
         }
         spec.weights = self.weights.clone();
+        spec.backbone_lib = self.backbone_lib.clone();
         if let Some(f) = self.depth_fraction {
             spec.depth_fraction = f;
         }
@@ -249,6 +255,7 @@ impl RunConfig {
             backbone: Some(spec.backbone.clone()),
             weights: spec.weights.clone(),
             depth_fraction: Some(spec.depth_fraction),
+            backbone_lib: spec.backbone_lib.clone(),
             seed: Some(spec.seed),
             out: Some(spec.out.clone()),
             data: spec.data.clone(),

@@ -4,6 +4,7 @@ mod backbones;
 mod common;
 mod contract;
 mod faults;
+mod native;
 mod ops;
 mod readouts;
 mod report;

@@ -5,6 +5,7 @@
 //! `weights` reads checkpoints; [`by_name`] builds one from a size name.
 
 pub mod dinov2;
+pub mod native;
 mod pixel;
 pub mod videomae;
 pub mod vit;
@@ -171,6 +172,8 @@ pub struct BackboneSpec {
     /// Seeded random weights when no checkpoint is given (benchmarks:
     /// speed does not depend on the values).
     pub random_weights: bool,
+    /// A trusted native backbone library (`--backbone-lib`), used instead of `name`.
+    pub library: Option<std::path::PathBuf>,
 }
 
 /// Build the backbone `name`, loading `weights` when given.
@@ -181,12 +184,16 @@ pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
         depth_fraction: DEFAULT_DEPTH_FRACTION,
         layer: None,
         random_weights: false,
+        library: None,
     })
 }
 
 pub const DEFAULT_DEPTH_FRACTION: f64 = 0.95;
 
 pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
+    if let Some(lib) = &spec.library {
+        return Ok(Box::new(native::load(lib)?));
+    }
     let all = catalogue();
     let Some(n) = all.iter().find(|n| n.name == spec.name) else {
         bail!(
@@ -332,6 +339,7 @@ pub fn inspect(path: &Path) -> Result<String> {
             depth_fraction: DEFAULT_DEPTH_FRACTION,
             layer: None,
             random_weights: false,
+            library: None,
         };
         let verdict = match build(&spec) {
             Ok(_) => "loads".to_string(),

@@ -177,6 +177,8 @@ pub struct RunSpec {
     pub weights: Option<PathBuf>,
     /// SciVid's `readout_depth_fraction`: which layer's features are read.
     pub depth_fraction: f64,
+    /// A trusted native backbone library used instead of `backbone`.
+    pub backbone_lib: Option<PathBuf>,
     /// Dataset directory for every task that has none of its own; a
     /// built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
@@ -213,6 +215,7 @@ impl RunSpec {
             backbone: "pixel".into(),
             weights: None,
             depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
+            backbone_lib: None,
             data: None,
             task_data: vec![],
             out,
@@ -308,6 +311,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         depth_fraction: spec.depth_fraction,
         layer: None,
         random_weights: false,
+        library: spec.backbone_lib.clone(),
     })?;
     std::fs::create_dir_all(&spec.out)
         .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
