@@ -132,8 +132,8 @@ impl StandIn {
             return Default::default();
         }
         crate::pipeline::ProtocolOverrides {
-            steps: Some(300),
-            warmup_steps: Some(30),
+            steps: Some(200),
+            warmup_steps: Some(20),
             learning_rate: Some(1e-3),
             ..Default::default()
         }
