@@ -86,10 +86,16 @@ fn dinov2_config(c: &serde_json::Value) -> Dinov2Config {
 #[test]
 fn videomae_matches_transformers_at_every_layer() {
     let cfg = videomae_config(&config("videomae"));
-    let w = load_weights(&fixture("videomae").join("weights.safetensors")).unwrap();
-    let m = VideoMae::load("videomae-test", cfg, w, cfg.depth).unwrap();
     let video: Tensor<5> = array(fixture("videomae").join("video.npy"));
-    assert_close("videomae", &m.hidden_states(video.clone()).unwrap());
+    // The same weights as safetensors and as a torch.save checkpoint (one
+    // tensor stored with non-contiguous strides).
+    for file in ["weights.safetensors", "weights.bin"] {
+        let w = load_weights(&fixture("videomae").join(file)).unwrap();
+        let m = VideoMae::load("videomae-test", cfg, w, cfg.depth).unwrap();
+        assert_close("videomae", &m.hidden_states(video.clone()).unwrap());
+    }
+    let w = load_weights(&fixture("videomae").join("weights.bin")).unwrap();
+    let m = VideoMae::load("videomae-test", cfg, w, cfg.depth).unwrap();
     // Features: T/2 tubelet steps resampled back to T frames.
     let f = m.forward(video).unwrap();
     assert_eq!(f.dims(), [2, 4, 4, cfg.dim]);
@@ -97,9 +103,13 @@ fn videomae_matches_transformers_at_every_layer() {
 
 #[test]
 fn dinov2_matches_transformers_with_a_resized_position_table() {
-    for name in ["dinov2", "dinov2_reg"] {
+    for (name, file) in [
+        ("dinov2", "weights.safetensors"),
+        ("dinov2", "weights.npz"),
+        ("dinov2_reg", "weights.safetensors"),
+    ] {
         let cfg = dinov2_config(&config(name));
-        let w = load_weights(&fixture(name).join("weights.safetensors")).unwrap();
+        let w = load_weights(&fixture(name).join(file)).unwrap();
         let m = Dinov2::load(name, cfg, w, cfg.depth).unwrap();
         let frames: Tensor<4> = array(fixture(name).join("video.npy"));
         assert_close(name, &m.hidden_states(frames.clone()).unwrap());

@@ -7,6 +7,7 @@
 pub mod dinov2;
 pub mod native;
 mod pixel;
+pub mod pytorch;
 pub mod videomae;
 pub mod vit;
 pub mod weights;
@@ -229,7 +230,7 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
             Box::new(VideoMae::load(
                 n.name,
                 *cfg,
-                weights("Hugging Face safetensors of VideoMAE")?,
+                weights("Hugging Face safetensors or PyTorch .bin of VideoMAE")?,
                 layer,
             )?)
         }
@@ -238,23 +239,16 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
             Box::new(Dinov2::load(
                 n.name,
                 *cfg,
-                weights("Hugging Face safetensors of DINOv2")?,
+                weights("Hugging Face safetensors or PyTorch .bin of DINOv2")?,
                 layer,
             )?)
         }
     })
 }
 
-/// A checkpoint by its extension (safetensors for now).
+/// A checkpoint: safetensors, PyTorch zip (`.bin`, `.pt`, `.pth`) or `.npz`.
 pub fn load_weights(path: &Path) -> Result<Weights> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => Weights::load(path),
-        _ => bail!(
-            "{}: unsupported checkpoint format (expected .safetensors with Hugging Face names)",
-            path.display()
-        ),
-    }
-    .with_context(|| format!("loading backbone weights {}", path.display()))
+    Weights::load(path).with_context(|| format!("loading backbone weights {}", path.display()))
 }
 
 /// `scivid backbones inspect FILE`: which family and size a checkpoint is,

@@ -1,5 +1,7 @@
 //! Checkpoint tensors by name. [`Weights::load`] reads a safetensors file
-//! (Hugging Face names; f32, f16 or bf16, converted to f32). A model takes
+//! (Hugging Face names), a PyTorch zip checkpoint (`.bin`, `.pt`, `.pth`,
+//! `.pth.tar`) or a NumPy `.npz` (JAX checkpoints), converting f16, bf16 and
+//! f64 to f32. A model takes
 //! each tensor it needs with [`Weights::take`], which checks the shape and
 //! names the tensor, the expected and the found shape on a mismatch;
 //! [`Weights::finish`] refuses tensors nobody took (a checkpoint of another
@@ -30,41 +32,21 @@ pub struct Weights {
 }
 
 impl Weights {
-    /// Read every tensor of a `.safetensors` file.
+    /// Read every tensor of a checkpoint, by its extension.
     pub fn load(path: &Path) -> Result<Weights> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read weights {}", path.display()))?;
         let source = path.display().to_string();
-        let st = safetensors::SafeTensors::deserialize(&bytes)
-            .with_context(|| format!("{source}: not a safetensors file (or truncated)"))?;
-        let mut tensors = BTreeMap::new();
-        for (name, view) in st.tensors() {
-            let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                safetensors::Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                safetensors::Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-                safetensors::Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                    .collect(),
-                other => bail!(
-                    "{source}: tensor `{name}` has dtype {other:?} (expected f32, f16 or bf16)"
-                ),
-            };
-            tensors.insert(
-                name.to_string(),
-                Stored {
-                    shape: view.shape().to_vec(),
-                    values,
-                },
-            );
-        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let ext = name.rsplit('.').next().unwrap_or("");
+        let tensors = match ext {
+            "safetensors" => read_safetensors(&bytes, &source)?,
+            "bin" | "pt" | "pth" | "tar" | "ckpt" => super::pytorch::load(&bytes, &source)?,
+            "npz" => read_npz(&bytes, &source)?,
+            _ => bail!(
+                "{source}: unknown checkpoint format (expected .safetensors, a PyTorch .bin/.pt/.pth, or .npz)"
+            ),
+        };
         let mut w = Weights::from_map(source, tensors);
         w.sha256 = Some(crate::files::sha256_hex(&bytes));
         Ok(w)
@@ -214,8 +196,66 @@ impl Weights {
     }
 }
 
+fn read_safetensors(bytes: &[u8], source: &str) -> Result<BTreeMap<String, Stored>> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .with_context(|| format!("{source}: not a safetensors file (or truncated)"))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            safetensors::Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
+            other => {
+                bail!("{source}: tensor `{name}` has dtype {other:?} (expected f32, f16 or bf16)")
+            }
+        };
+        tensors.insert(
+            name.to_string(),
+            Stored {
+                shape: view.shape().to_vec(),
+                values,
+            },
+        );
+    }
+    Ok(tensors)
+}
+
+/// A `.npz`: one `.npy` per tensor (names as stored, `.npy` dropped).
+fn read_npz(bytes: &[u8], source: &str) -> Result<BTreeMap<String, Stored>> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .with_context(|| format!("{source}: not an .npz (zip) file, or truncated"))?;
+    let mut tensors = BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i)?;
+        let name = f.name().trim_end_matches(".npy").to_string();
+        let mut buf = vec![];
+        f.read_to_end(&mut buf)
+            .with_context(|| format!("{source}: entry `{name}`"))?;
+        let a = crate::data::npy::parse(&buf, &format!("{source}: entry `{name}`"))?;
+        tensors.insert(
+            name,
+            Stored {
+                shape: a.shape.clone(),
+                values: a.as_f32(),
+            },
+        );
+    }
+    Ok(tensors)
+}
+
 /// IEEE half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
+pub fn f16_to_f32(h: u16) -> f32 {
     let sign = ((h >> 15) as u32) << 31;
     let exp = ((h >> 10) & 0x1f) as u32;
     let frac = (h & 0x3ff) as u32;
