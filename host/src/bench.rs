@@ -9,14 +9,25 @@ use anyhow::{Context, Result};
 use burn::tensor::{Device, Distribution, Tensor};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone)]
+/// What to measure (also the flags of `scivid bench backbone`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct BackboneBench {
+    /// A name from `scivid backbones list`.
+    #[arg(long)]
     pub model: String,
+    /// A checkpoint (random weights otherwise: speed does not depend on them).
+    #[arg(long)]
     pub weights: Option<PathBuf>,
+    #[arg(long, default_value_t = 16)]
     pub frames: usize,
+    #[arg(long, default_value_t = 224)]
     pub size: usize,
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    #[arg(long, default_value_t = 1)]
     pub warmup: usize,
 }
 

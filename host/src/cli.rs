@@ -187,23 +187,8 @@ impl BudgetArgs {
 pub enum BenchCommand {
     /// Clips/s, achieved GFLOP/s and peak memory of a backbone's full forward pass.
     Backbone {
-        /// A name from `scivid backbones list`.
-        #[arg(long)]
-        model: String,
-        /// A checkpoint (random weights otherwise: speed does not depend on them).
-        #[arg(long)]
-        weights: Option<PathBuf>,
-        #[arg(long, default_value_t = 16)]
-        frames: usize,
-        #[arg(long, default_value_t = 224)]
-        size: usize,
-        #[arg(long, default_value_t = 1)]
-        batch: usize,
-        /// Timed repetitions (the median is reported).
-        #[arg(long, default_value_t = 3)]
-        reps: usize,
-        #[arg(long, default_value_t = 1)]
-        warmup: usize,
+        #[command(flatten)]
+        what: crate::bench::BackboneBench,
         /// Append the result as one JSON line to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -270,25 +255,8 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
-        Some(Command::Bench(BenchCommand::Backbone {
-            model,
-            weights,
-            frames,
-            size,
-            batch,
-            reps,
-            warmup,
-            json,
-        })) => {
-            let r = crate::bench::backbone(&crate::bench::BackboneBench {
-                model,
-                weights,
-                frames,
-                size,
-                batch,
-                reps,
-                warmup,
-            })?;
+        Some(Command::Bench(BenchCommand::Backbone { what, json })) => {
+            let r = crate::bench::backbone(&what)?;
             println!("| model | batch | clip | clips/s | GFLOP/clip | GFLOP/s | peak RSS |");
             println!("|---|---:|---|---:|---:|---:|---:|");
             println!(

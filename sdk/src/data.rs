@@ -124,6 +124,14 @@ impl<'a> Row<'a> {
     }
 }
 
+/// Paths of `count` numbered frames `{dir}/NNNNN.png` from `start`: the
+/// usual layout of a video stored as one image per frame.
+pub fn numbered_frames(dir: &str, start: u32, count: u32) -> Vec<String> {
+    (start..start + count)
+        .map(|f| format!("{dir}/{f:05}.png"))
+        .collect()
+}
+
 /// A little-endian float32, C-order `.npy` file: (shape, values).
 pub fn read_npy_f32(path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
     let bytes = std::fs::read(path).map_err(|e| Error(format!("cannot read {path}: {e}")))?;

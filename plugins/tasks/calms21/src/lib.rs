@@ -8,7 +8,7 @@
 //! `DIR/<split>/clips.csv` with columns `id,video,start,label` and
 //! grayscale frames `DIR/<split>/<video>/NNNNN.png`.
 
-use scivid_sdk::data::Csv;
+use scivid_sdk::data::{Csv, numbered_frames};
 use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision};
 use scivid_sdk::{
     ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task, TaskInfo,
@@ -62,12 +62,13 @@ impl Task for CalMS21 {
             };
             let mut target = vec![0.0; CLASSES.len()];
             target[class] = 1.0;
-            let files = (start..start + FRAMES)
-                .map(|f| format!("{split}/{video}/{f:05}.png"))
-                .collect();
             clips.push(ClipSpec {
                 id: id.into(),
-                source: FrameSource::ImageFiles(files),
+                source: FrameSource::ImageFiles(numbered_frames(
+                    &format!("{split}/{video}"),
+                    start,
+                    FRAMES,
+                )),
                 frame_indices: (0..FRAMES).collect(),
                 target,
                 group: video.into(),

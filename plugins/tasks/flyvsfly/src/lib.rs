@@ -8,7 +8,7 @@
 //! `DIR/<split>/clips.csv` with columns `id,video,start,labels` (labels:
 //! `;`-separated class names) and frames `DIR/<split>/<video>/NNNNN.png`.
 
-use scivid_sdk::data::Csv;
+use scivid_sdk::data::{Csv, numbered_frames};
 use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision};
 use scivid_sdk::{
     ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
@@ -79,12 +79,13 @@ impl Task for FlyVsFly {
             if target.iter().all(|&t| t == 0.0) {
                 return Err(row.error("no label (use not_interacting for background)"));
             }
-            let files = (start..start + FRAMES)
-                .map(|f| format!("{split}/{video}/{f:05}.png"))
-                .collect();
             clips.push(ClipSpec {
                 id: id.into(),
-                source: FrameSource::ImageFiles(files),
+                source: FrameSource::ImageFiles(numbered_frames(
+                    &format!("{split}/{video}"),
+                    start,
+                    FRAMES,
+                )),
                 frame_indices: (0..FRAMES).collect(),
                 target,
                 group: video.into(),

@@ -15,7 +15,7 @@
 //! trains on synthetic MOVi tracks and tests on STIR: here `train` is the
 //! synthetic split and `test` the evaluation split.
 
-use scivid_sdk::data::Csv;
+use scivid_sdk::data::{Csv, numbered_frames};
 use scivid_sdk::{
     ClipSpec, DATA_DIR, Extra, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
     TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
@@ -96,11 +96,11 @@ impl Task for Stir {
                 .collect();
             clips.push(ClipSpec {
                 id: video.into(),
-                source: FrameSource::ImageFiles(
-                    (0..frames)
-                        .map(|f| format!("{split}/{video}/{f:05}.png"))
-                        .collect(),
-                ),
+                source: FrameSource::ImageFiles(numbered_frames(
+                    &format!("{split}/{video}"),
+                    0,
+                    frames,
+                )),
                 frame_indices: indices,
                 target,
                 group: video.into(),
