@@ -5,7 +5,7 @@
 //! the process's peak resident memory.
 
 use crate::backbone::{self, BackboneSpec};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::{Device, Distribution, Tensor};
 use std::path::PathBuf;
 
@@ -51,7 +51,7 @@ pub fn backbone(b: &BackboneBench) -> Result<BenchResult> {
         weights: b.weights.clone(),
         depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
         // The whole encoder, as the peers run it.
-        layer: Some(full_depth(&b.model)?),
+        layer: Some(backbone::depth_of(&b.model)?),
         random_weights: true,
         library: None,
     })?;
@@ -91,11 +91,6 @@ pub fn backbone(b: &BackboneBench) -> Result<BenchResult> {
         rep_seconds: times,
         peak_rss_mib: peak_rss_mib().unwrap_or(f64::NAN),
     })
-}
-
-/// Blocks of a named model (the benchmark runs every one).
-fn full_depth(model: &str) -> Result<usize> {
-    backbone::depth_of(model).with_context(|| format!("backbone `{model}`"))
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

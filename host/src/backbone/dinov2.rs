@@ -56,6 +56,8 @@ pub struct Dinov2 {
     /// [1 + side*side, D] as stored.
     pos: Tensor<2>,
     pos_side: usize,
+    /// The table resized for the last patch grid (the same every batch).
+    resized: std::sync::Mutex<Option<((usize, usize), Tensor<2>)>>,
     blocks: Vec<Block>,
     layer: usize,
     weights: serde_json::Value,
@@ -151,6 +153,7 @@ impl Dinov2 {
             registers,
             pos: pos.reshape([positions, d]),
             pos_side: side,
+            resized: Default::default(),
             blocks,
             layer,
             weights: source,
@@ -163,6 +166,19 @@ impl Dinov2 {
         if h == s && w == s {
             return self.pos.clone();
         }
+        let mut cached = self.resized.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((grid, t)) = cached.as_ref()
+            && *grid == (h, w)
+        {
+            return t.clone();
+        }
+        let t = self.resize_positions(h, w);
+        *cached = Some(((h, w), t.clone()));
+        t
+    }
+
+    fn resize_positions(&self, h: usize, w: usize) -> Tensor<2> {
+        let s = self.pos_side;
         let d = self.cfg.dim;
         let cls = self.pos.clone().narrow(0, 0, 1);
         let grid = self.pos.clone().narrow(0, 1, s * s);

@@ -56,9 +56,9 @@ impl FeatureShape {
 
 /// A named model size.
 pub struct Named {
-    pub name: &'static str,
+    pub name: String,
     pub family: &'static str,
-    pub about: &'static str,
+    pub about: String,
     kind: Kind,
 }
 
@@ -75,45 +75,45 @@ pub fn catalogue() -> Vec<Named> {
     let dn = |dim, depth, heads, reg| Kind::Dinov2(Dinov2Config::sized(dim, depth, heads, reg));
     let mut out = vec![
         Named {
-            name: "pixel",
+            name: "pixel".into(),
             family: "pixel",
-            about: "patch-averaged pixels, 16x16 patches (the control)",
+            about: "patch-averaged pixels, 16x16 patches (the control)".into(),
             kind: Kind::Pixel(16),
         },
         Named {
-            name: "pixel8",
+            name: "pixel8".into(),
             family: "pixel",
-            about: "patch-averaged pixels, 8x8 patches",
+            about: "patch-averaged pixels, 8x8 patches".into(),
             kind: Kind::Pixel(8),
         },
         Named {
-            name: "videomae-tiny",
+            name: "videomae-tiny".into(),
             family: "videomae",
-            about: "VideoMAE, width 64, 4 blocks (random weights unless given)",
+            about: "VideoMAE, width 64, 4 blocks (random weights unless given)".into(),
             kind: vm(64, 4, 4),
         },
         Named {
-            name: "videomae-s",
+            name: "videomae-s".into(),
             family: "videomae",
-            about: "VideoMAE ViT-S/16, tubelet 2 (MCG-NJU/videomae-small-*)",
+            about: "VideoMAE ViT-S/16, tubelet 2 (MCG-NJU/videomae-small-*)".into(),
             kind: vm(384, 12, 6),
         },
         Named {
-            name: "videomae-b",
+            name: "videomae-b".into(),
             family: "videomae",
-            about: "VideoMAE ViT-B/16, tubelet 2 (MCG-NJU/videomae-base)",
+            about: "VideoMAE ViT-B/16, tubelet 2 (MCG-NJU/videomae-base)".into(),
             kind: vm(768, 12, 12),
         },
         Named {
-            name: "videomae-l",
+            name: "videomae-l".into(),
             family: "videomae",
-            about: "VideoMAE ViT-L/16, tubelet 2 (MCG-NJU/videomae-large)",
+            about: "VideoMAE ViT-L/16, tubelet 2 (MCG-NJU/videomae-large)".into(),
             kind: vm(1024, 24, 16),
         },
         Named {
-            name: "dinov2-tiny",
+            name: "dinov2-tiny".into(),
             family: "dinov2",
-            about: "DINOv2, width 64, 4 blocks (random weights unless given)",
+            about: "DINOv2, width 64, 4 blocks (random weights unless given)".into(),
             kind: dn(64, 4, 4, 0),
         },
     ];
@@ -123,23 +123,22 @@ pub fn catalogue() -> Vec<Named> {
         ("l", 1024, 24, 16),
         ("g", 1536, 40, 24),
     ] {
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
         out.push(Named {
-            name: leak(format!("dinov2-{size}")),
+            name: format!("dinov2-{size}"),
             family: "dinov2",
-            about: leak(format!(
+            about: format!(
                 "DINOv2 ViT-{}/14 per frame (facebook/dinov2-*)",
                 size.to_uppercase()
-            )),
+            ),
             kind: dn(dim, depth, heads, 0),
         });
         out.push(Named {
-            name: leak(format!("dinov2-{size}-reg")),
+            name: format!("dinov2-{size}-reg"),
             family: "dinov2",
-            about: leak(format!(
+            about: format!(
                 "DINOv2 ViT-{}/14 with 4 registers (facebook/dinov2-with-registers-*)",
                 size.to_uppercase()
-            )),
+            ),
             kind: dn(dim, depth, heads, 4),
         });
     }
@@ -200,7 +199,10 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
         bail!(
             "unknown backbone `{}` (available: {}; `scivid backbones list` describes them)",
             spec.name,
-            all.iter().map(|n| n.name).collect::<Vec<_>>().join(", ")
+            all.iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     let weights = |what: &str| -> Result<Weights> {
@@ -228,7 +230,7 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
         Kind::VideoMae(cfg) => {
             let layer = layer(cfg.depth)?;
             Box::new(VideoMae::load(
-                n.name,
+                &n.name,
                 *cfg,
                 weights("Hugging Face safetensors or PyTorch .bin of VideoMAE")?,
                 layer,
@@ -237,7 +239,7 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
         Kind::Dinov2(cfg) => {
             let layer = layer(cfg.depth)?;
             Box::new(Dinov2::load(
-                n.name,
+                &n.name,
                 *cfg,
                 weights("Hugging Face safetensors or PyTorch .bin of DINOv2")?,
                 layer,
@@ -328,7 +330,7 @@ pub fn inspect(path: &Path) -> Result<String> {
     }
     for n in candidates {
         let spec = BackboneSpec {
-            name: n.name.to_string(),
+            name: n.name.clone(),
             weights: Some(path.to_path_buf()),
             depth_fraction: DEFAULT_DEPTH_FRACTION,
             layer: None,

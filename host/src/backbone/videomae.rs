@@ -49,6 +49,8 @@ pub struct VideoMae {
     blocks: Vec<Block>,
     /// Blocks to run: SciVid's layer for the run's depth fraction.
     layer: usize,
+    /// The position table of the last token count (the same every batch).
+    table: std::sync::Mutex<Option<(usize, Tensor<2>)>>,
     weights: serde_json::Value,
 }
 
@@ -120,6 +122,7 @@ impl VideoMae {
             embed,
             blocks,
             layer,
+            table: Default::default(),
             weights: source,
         })
     }
@@ -130,7 +133,17 @@ impl VideoMae {
         let tokens = vit::patchify(video, self.cfg.tubelet, self.cfg.patch)?;
         let x = self.embed.forward(tokens);
         let [_, n, d] = x.dims();
-        let table = sinusoid_table(n, d, &x.device());
+        let table = {
+            let mut cached = self.table.lock().unwrap_or_else(|e| e.into_inner());
+            match cached.as_ref() {
+                Some((m, t)) if *m == n => t.clone(),
+                _ => {
+                    let t = sinusoid_table(n, d, &x.device());
+                    *cached = Some((n, t.clone()));
+                    t
+                }
+            }
+        };
         let mut x = x + table.unsqueeze();
         let mut out = vec![x.clone()];
         for b in &self.blocks {
