@@ -46,6 +46,23 @@ pub enum Command {
     /// The on-disk cache: features, compiled plugins, generated data.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Split a run into independent shards (extraction by clip range, then
+    /// training per task and head) and show them with the commands that run them.
+    Plan {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Gather the shard results of a sharded run into its results (JSON, CSV, Markdown).
+    Merge {
+        /// The run's output directory (where the shards wrote).
+        dir: PathBuf,
+    },
+    /// Run on a Slurm cluster: job arrays for extraction and training, then a merge.
+    #[command(subcommand)]
+    Slurm(SlurmCommand),
     /// Write a self-contained HTML report (plots and tables) of a run.
     Report {
         /// The run's output directory (or its results.json).
@@ -62,6 +79,29 @@ pub enum ResultsCommand {
     Show { dir: PathBuf },
     /// Primary metrics of two runs side by side, with their differences in spec.
     Compare { a: PathBuf, b: PathBuf },
+}
+
+// Built once per process; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum SlurmCommand {
+    /// Write the sbatch scripts (extraction array -> training array ->
+    /// merge, afterok) into OUT/slurm/ and submit them.
+    Submit {
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        slurm: crate::cluster::slurm::SlurmOptions,
+        /// Write and show the scripts without submitting.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The state of each shard of a submitted run.
+    Status {
+        /// The run's output directory [default: scivid-out].
+        #[arg(default_value = "scivid-out")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +173,12 @@ pub struct RunArgs {
     /// Save a training checkpoint every N steps (0: never) [default: 500].
     #[arg(long)]
     pub checkpoint_every: Option<u32>,
+    /// Run only shard I of the N shards of `scivid plan` (a cluster job).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Clips per extraction shard for `scivid plan` and `--shard` [default: 4096].
+    #[arg(long)]
+    pub shard_clips: Option<usize>,
     #[command(flatten)]
     pub budgets: BudgetArgs,
     /// Do not cache compiled plugins or generated data on disk.
@@ -255,6 +301,9 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
+        Some(Command::Plan { run, json }) => plan(run, json),
+        Some(Command::Merge { dir }) => Ok(print_results(&crate::cluster::merge(&dir)?, &dir)),
+        Some(Command::Slurm(cmd)) => slurm(cmd),
         Some(Command::Bench(BenchCommand::Backbone { what, json })) => {
             let r = crate::bench::backbone(&what)?;
             println!("| model | batch | clip | clips/s | GFLOP/clip | GFLOP/s | peak RSS |");
@@ -484,6 +533,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     if let Some(n) = args.checkpoint_every {
         spec.checkpoint_every = n;
     }
+    if let Some(n) = args.shard_clips {
+        spec.shard_clips = n;
+    }
     spec.budgets = spec.budgets.with_overrides(&args.budgets.overrides())?;
     for item in &args.budgets.budget_for {
         let (name, kvs) = item
@@ -515,18 +567,151 @@ fn run_eval(args: RunArgs) -> Result<i32> {
         print!("{}", print_config(&spec)?);
         return Ok(0);
     }
+    if let Some(shard) = &args.shard {
+        let (i, n) = crate::cluster::parse_shard(shard)?;
+        return run_shard(&spec, i, n);
+    }
     let results = pipeline::run(&spec)?;
+    Ok(print_results(&results, &spec.out))
+}
+
+/// The results table and summary; the exit code is 2 if anything failed.
+fn print_results(results: &crate::report::RunResults, out: &std::path::Path) -> i32 {
     print!("{}", results.markdown());
     println!(
         "## Summary (primary metric on the last split)\n\n{}",
         results.summary()
     );
-    println!("results: {}", spec.out.join("results.json").display());
+    println!("results: {}", out.join("results.json").display());
     let failed = results
         .tasks
         .iter()
         .any(|t| t.error.is_some() || t.heads.iter().any(|h| h.error.is_some()));
-    Ok(if failed { 2 } else { 0 })
+    if failed { 2 } else { 0 }
+}
+
+/// One shard of a cluster run. A shard that recorded a failed head or task
+/// still exits 0: its work is done and the failure is in its record (the
+/// merge reports it); it fails only when it could not do its work.
+fn run_shard(spec: &RunSpec, i: usize, n: usize) -> Result<i32> {
+    use crate::cluster::shard::Outcome;
+    match crate::cluster::run_shard(spec, i, n)? {
+        Outcome::AlreadyDone(r) => {
+            println!(
+                "shard {i}/{n} ({}) finished earlier; nothing to do",
+                r.unit.describe()
+            )
+        }
+        Outcome::Done(r) => {
+            let failed = r
+                .results
+                .iter()
+                .flat_map(|res| &res.tasks)
+                .flat_map(|t| {
+                    t.error
+                        .iter()
+                        .cloned()
+                        .chain(t.heads.iter().filter_map(|h| h.error.clone()))
+                })
+                .collect::<Vec<_>>();
+            println!(
+                "shard {i}/{n} ({}): {} features computed, {} from the cache, {:.1} s{}",
+                r.unit.describe(),
+                r.computed,
+                r.cached,
+                r.seconds,
+                if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; failed: {}", failed.join("; "))
+                }
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `scivid plan`: the shards and how to run them.
+fn plan(args: RunArgs, json: bool) -> Result<i32> {
+    let spec = resolve_spec(&args)?;
+    let prepared = pipeline::prepare(&spec)?;
+    let plan = crate::cluster::Plan::build(&spec, &prepared)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(0);
+    }
+    print!("{}", plan.table());
+    let n = plan.len();
+    let config = args
+        .config
+        .as_ref()
+        .map(|c| format!("--config {} ", c.display()))
+        .unwrap_or_default();
+    println!(
+        "
+{} extraction shards ({} clips each), then {} training shards (plan {}).
+         Run each: scivid run {config}[flags] --shard I/{n}   (extraction first, for parallel training)
+         Then:     scivid merge {}
+         On Slurm: scivid slurm submit {config}[flags]",
+        plan.extract_count(),
+        plan.shard_clips,
+        plan.train_indices().len(),
+        &plan.id[..16],
+        spec.out.display()
+    );
+    Ok(0)
+}
+
+fn slurm(cmd: SlurmCommand) -> Result<i32> {
+    use crate::cluster::slurm;
+    match cmd {
+        SlurmCommand::Submit {
+            run,
+            slurm: opts,
+            dry_run,
+        } => {
+            let spec = slurm::absolute_spec(&resolve_spec(&run)?)?;
+            let prepared = pipeline::prepare(&spec)?;
+            let plan = crate::cluster::Plan::build(&spec, &prepared)?;
+            let scripts = slurm::scripts(&spec, &plan, &opts)?;
+            if dry_run {
+                scripts.write()?;
+                for (name, text) in &scripts.files {
+                    println!(
+                        "==> {} <==
+{text}",
+                        scripts.dir.join(name).display()
+                    );
+                }
+                println!(
+                    "dry run: nothing submitted; `bash {}` submits it",
+                    scripts.dir.join("submit.sh").display()
+                );
+                return Ok(0);
+            }
+            let jobs = slurm::submit(&scripts, &plan)?;
+            println!(
+                "submitted {} shards: extraction array {} ({} tasks), training array {} ({} tasks), merge {}",
+                jobs.shards,
+                jobs.extract.as_deref().unwrap_or("-"),
+                jobs.extract_shards,
+                jobs.train,
+                jobs.shards - jobs.extract_shards,
+                jobs.merge
+            );
+            println!(
+                "scripts and logs: {}
+status: scivid slurm status {}",
+                scripts.dir.display(),
+                spec.out.display()
+            );
+            Ok(0)
+        }
+        SlurmCommand::Status { dir } => {
+            print!("{}", slurm::status(&dir)?);
+            Ok(0)
+        }
+    }
 }
 
 /// The resolved spec as TOML, with each task's resolved protocol as comments.

@@ -21,10 +21,13 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let parent = path.parent().context("path has no parent")?;
     std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
+    // Random, not just the pid: writers on other nodes of a shared
+    // filesystem may have the same pid.
     let tmp = parent.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{:016x}.tmp",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
+        std::process::id(),
+        rand::random::<u64>()
     ));
     std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)

@@ -5,13 +5,15 @@
 //! -> [`pipeline`] (features, joint training, evaluation) using [`runtime`]
 //! (sandboxed Wasm task and readout plugins) over [`tensor`] (host tensors
 //! plugins hold handles to) and [`train`] (schedule, AdamW) -> [`report`]
-//! (JSON and Markdown results). [`cli`] is the command line; [`bench`]
-//! measures speed.
+//! (JSON and Markdown results). [`cluster`] splits a run into shards for a
+//! scheduler (Slurm) and merges them back. [`cli`] is the command line;
+//! [`bench`] measures speed.
 
 pub mod backbone;
 pub mod bench;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod data;
 pub mod files;
 pub mod pipeline;

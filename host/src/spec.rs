@@ -35,6 +35,9 @@ pub struct RunConfig {
     pub bootstrap: Option<usize>,
     /// Save a training checkpoint every this many steps (0: never).
     pub checkpoint_every: Option<u32>,
+    /// Clips per feature-extraction shard of a cluster run (rounded up to
+    /// a multiple of 16).
+    pub shard_clips: Option<usize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -195,6 +198,9 @@ impl RunConfig {
         if let Some(n) = self.checkpoint_every {
             spec.checkpoint_every = n;
         }
+        if let Some(n) = self.shard_clips {
+            spec.shard_clips = n;
+        }
         if !self.tasks.is_empty() {
             spec.tasks = self
                 .tasks
@@ -263,6 +269,7 @@ impl RunConfig {
             quick: Some(spec.quick),
             bootstrap: Some(spec.bootstrap),
             checkpoint_every: Some(spec.checkpoint_every),
+            shard_clips: Some(spec.shard_clips),
             tasks: spec
                 .tasks
                 .iter()

@@ -1,6 +1,7 @@
 //! scivid's integration tests: one binary, a module per area.
 
 mod backbones;
+mod cluster;
 mod common;
 mod contract;
 mod faults;
@@ -12,6 +13,7 @@ mod resume;
 mod sandbox;
 mod security;
 mod slice;
+mod slurm;
 mod spec_file;
 mod tasks;
 mod third_party;

@@ -12,7 +12,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
-const BATCH: usize = 16;
+/// Clips per backbone forward pass; cluster extraction shards start on a
+/// multiple of it, so every clip sees the batch a single run gives it.
+pub const BATCH: usize = 16;
 
 /// Features of one split and how they were obtained.
 pub struct Extracted {

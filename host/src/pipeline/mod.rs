@@ -7,7 +7,7 @@
 mod bootstrap;
 mod check;
 mod checkpoint;
-mod features;
+pub mod features;
 mod inputs;
 mod trainer;
 
@@ -198,6 +198,8 @@ pub struct RunSpec {
     /// Budgets for one plugin, by task name or head label (override `budgets`).
     pub plugin_budgets: Vec<(String, Budgets)>,
     pub cache_dir: Option<PathBuf>,
+    /// Clips per feature-extraction shard of a cluster run (`scivid plan`).
+    pub shard_clips: usize,
     /// Show progress bars.
     pub progress: bool,
 }
@@ -227,6 +229,7 @@ impl RunSpec {
             budgets: Budgets::default(),
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
+            shard_clips: 4096,
             progress: true,
         }
     }
@@ -297,13 +300,35 @@ fn dataset_for(
             "generating the synthetic stand-in for `{name}` in {}",
             dir.display()
         );
-        synth::write(name, &dir, &synth_spec)?;
+        // Written aside and renamed into place: shards of a cluster run
+        // may generate it at the same time into a shared cache.
+        let tmp = dir.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
+        synth::write(name, &tmp, &synth_spec)?;
+        if dir.exists() && !synth::is_complete(&dir, name, &synth_spec) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        if std::fs::rename(&tmp, &dir).is_err() {
+            // Another process got there first; theirs is the same data.
+            let _ = std::fs::remove_dir_all(&tmp);
+            if !synth::is_complete(&dir, name, &synth_spec) {
+                bail!("cannot move the generated stand-in into {}", dir.display());
+            }
+        }
     }
     Ok((dir, Some(stand_in)))
 }
 
-/// Run every task; failures are recorded per task and per head.
-pub fn run(spec: &RunSpec) -> Result<RunResults> {
+/// What a run loads before any long work: the runtime, the backbone and
+/// every plugin, checked, so a typo fails in a second.
+pub struct Prepared {
+    pub rt: Runtime,
+    pub backbone: Box<dyn Backbone>,
+    pub tasks: Vec<(PluginRef, LoadedComponent)>,
+    pub heads: Vec<(HeadSpec, LoadedComponent)>,
+}
+
+/// Load and check everything `spec` names.
+pub fn prepare(spec: &RunSpec) -> Result<Prepared> {
     let rt = Runtime::new(spec.cache_dir.clone())?;
     let backbone = backbone::build(&backbone::BackboneSpec {
         name: spec.backbone.clone(),
@@ -313,22 +338,6 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         random_weights: false,
         library: spec.backbone_lib.clone(),
     })?;
-    std::fs::create_dir_all(&spec.out)
-        .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
-    let results_path = spec.out.join("results.json");
-    let mut results = RunResults {
-        schema: crate::report::SCHEMA_VERSION,
-        scivid_version: env!("CARGO_PKG_VERSION").into(),
-        git_commit: option_env!("SCIVID_GIT_COMMIT").map(String::from),
-        sdk_version: crate::runtime::sdk_version::HOST_SDK_VERSION.into(),
-        wasmtime_version: "48.0.8".into(),
-        backbone: backbone.describe(),
-        seed: spec.seed,
-        mode: "cached".into(),
-        spec: serde_json::to_value(crate::spec::RunConfig::resolved(spec))?,
-        tasks: vec![],
-    };
-    // Check inputs and every plugin before any long work, so a typo fails in a second.
     if let Some(d) = &spec.data
         && !d.is_dir()
     {
@@ -358,9 +367,164 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
         }
         heads.push((h.clone(), c));
     }
+    Ok(Prepared {
+        rt,
+        backbone,
+        tasks,
+        heads,
+    })
+}
+
+impl Prepared {
+    /// The provenance header of this run's results, with no task yet.
+    pub fn results_header(&self, spec: &RunSpec) -> Result<RunResults> {
+        Ok(RunResults {
+            schema: crate::report::SCHEMA_VERSION,
+            scivid_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: option_env!("SCIVID_GIT_COMMIT").map(String::from),
+            sdk_version: crate::runtime::sdk_version::HOST_SDK_VERSION.into(),
+            wasmtime_version: "48.0.8".into(),
+            backbone: self.backbone.describe(),
+            seed: spec.seed,
+            mode: "cached".into(),
+            spec: serde_json::to_value(crate::spec::RunConfig::resolved(spec))?,
+            tasks: vec![],
+        })
+    }
+
+    /// Hash of everything that determines task `task`'s result.
+    pub fn fingerprint(&self, spec: &RunSpec, task: usize) -> String {
+        fingerprint(
+            spec,
+            self.backbone.as_ref(),
+            &self.tasks[task].1,
+            &self.heads,
+        )
+    }
+
+    /// The splits of task `task` and how many clips each holds.
+    pub fn split_sizes(&self, spec: &RunSpec, task: usize) -> Result<Vec<(String, usize)>> {
+        let (task_ref, component) = &self.tasks[task];
+        let (data, _) = dataset_for(spec, task_ref)?;
+        let mut plugin = self.rt.instantiate_task(
+            component,
+            Some(&data),
+            spec.seed,
+            spec.budgets_for(&task_ref.name()),
+        )?;
+        let mut sizes = vec![];
+        for split in plugin.splits()? {
+            let n = plugin.index(&split)?.len();
+            sizes.push((split, n));
+        }
+        Ok(sizes)
+    }
+
+    /// Extract (into the feature cache) the features of clips `range` of
+    /// one split of task `task`; returns (computed, cached).
+    pub fn extract_clips(
+        &self,
+        spec: &RunSpec,
+        task: usize,
+        split: &str,
+        range: std::ops::Range<usize>,
+    ) -> Result<(usize, usize)> {
+        let cache = spec
+            .cache_dir
+            .as_ref()
+            .map(|d| crate::cache::FeatureCache::new(d.join("features")))
+            .context(
+                "extracting features on their own needs the feature cache (do not pass --no-cache)",
+            )?;
+        let (task_ref, component) = &self.tasks[task];
+        let (data, _) = dataset_for(spec, task_ref)?;
+        let mut plugin = self.rt.instantiate_task(
+            component,
+            Some(&data),
+            spec.seed,
+            spec.budgets_for(&task_ref.name()),
+        )?;
+        let clips = plugin.index(split)?;
+        if range.end > clips.len() {
+            bail!(
+                "split `{split}` of task `{}` has {} clips, fewer than the plan's {}: the dataset changed since the plan was made",
+                task_ref.name(),
+                clips.len(),
+                range.end
+            );
+        }
+        let got = features::extract(
+            self.backbone.as_ref(),
+            Some(&cache),
+            &data,
+            &clips[range],
+            &plugin.info.input,
+            split,
+            spec.progress,
+        )
+        .with_context(|| format!("extracting features of split `{split}`"))?;
+        Ok((got.computed, got.cached))
+    }
+
+    /// Train heads `heads` (indices into the run's heads) of task `task`
+    /// and score them. Never fails: a failure is recorded in the result.
+    pub fn run_task(
+        &self,
+        spec: &RunSpec,
+        task: usize,
+        heads: std::ops::Range<usize>,
+    ) -> TaskResult {
+        let (task_ref, component) = &self.tasks[task];
+        let fingerprint = self.fingerprint(spec, task);
+        // Heads trained apart (cluster shards) keep apart checkpoints.
+        let checkpoint_dir = if heads == (0..self.heads.len()) {
+            fingerprint[..16].to_string()
+        } else {
+            format!("{}-heads{}-{}", &fingerprint[..16], heads.start, heads.end)
+        };
+        // A bug on the host side must not take the other tasks down either.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_task(
+                spec,
+                &self.rt,
+                self.backbone.as_ref(),
+                task_ref,
+                component,
+                &self.heads[heads.clone()],
+                heads.start,
+                &spec.out.join("checkpoints").join(&checkpoint_dir),
+            )
+        }));
+        let mut result = match attempt {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => failed_task(component, format!("{e:#}")),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failed_task(component, format!("internal error (please report): {msg}"))
+            }
+        };
+        result.fingerprint = fingerprint;
+        if let Some(e) = &result.error {
+            eprintln!("task {} failed: {e}", result.task);
+        }
+        result
+    }
+}
+
+/// Run every task; failures are recorded per task and per head.
+pub fn run(spec: &RunSpec) -> Result<RunResults> {
+    let prepared = prepare(spec)?;
+    std::fs::create_dir_all(&spec.out)
+        .with_context(|| format!("cannot create output directory {}", spec.out.display()))?;
+    let results_path = spec.out.join("results.json");
+    let mut results = prepared.results_header(spec)?;
     let earlier = earlier_results(&results_path);
-    for (task_ref, component) in &tasks {
-        let fingerprint = fingerprint(spec, backbone.as_ref(), component, &heads);
+    for i in 0..prepared.tasks.len() {
+        let fingerprint = prepared.fingerprint(spec, i);
         if let Some(done) = earlier
             .iter()
             .find(|t| t.fingerprint == fingerprint && finished(t))
@@ -376,35 +540,7 @@ pub fn run(spec: &RunSpec) -> Result<RunResults> {
             results.write_all(&spec.out)?;
             continue;
         }
-        // A bug on the host side must not take the other tasks down either.
-        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_task(
-                spec,
-                &rt,
-                backbone.as_ref(),
-                task_ref,
-                component,
-                &heads,
-                &fingerprint,
-            )
-        }));
-        let result = match attempt {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => failed_task(component, format!("{e:#}")),
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                failed_task(component, format!("internal error (please report): {msg}"))
-            }
-        };
-        let mut result = result;
-        result.fingerprint = fingerprint;
-        if let Some(e) = &result.error {
-            eprintln!("task {} failed: {e}", result.task);
-        }
+        let result = prepared.run_task(spec, i, 0..prepared.heads.len());
         results.tasks.push(result);
         results.write_all(&spec.out)?;
     }
@@ -448,7 +584,7 @@ fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, inputs::Inputs, DynTens
 }
 
 /// A result worth reusing: the task and every head finished.
-fn finished(t: &TaskResult) -> bool {
+pub fn finished(t: &TaskResult) -> bool {
     t.error.is_none() && t.heads.iter().all(|h| h.error.is_none())
 }
 
@@ -514,6 +650,7 @@ fn targets_tensor(task: &TaskPlugin, clips: &[ClipSpec]) -> Result<DynTensor> {
     )?)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_task(
     spec: &RunSpec,
     rt: &Runtime,
@@ -521,7 +658,8 @@ fn run_task(
     task_ref: &PluginRef,
     component: &LoadedComponent,
     heads: &[(HeadSpec, LoadedComponent)],
-    fingerprint: &str,
+    head_offset: usize,
+    checkpoint_dir: &Path,
 ) -> Result<TaskResult> {
     let (data, stand_in) = dataset_for(spec, task_ref)?;
     let mut task = rt.instantiate_task(
@@ -581,8 +719,7 @@ fn run_task(
         grid_w: fshape.grid_w as u32,
     };
     let train_start = std::time::Instant::now();
-    let checkpoints =
-        checkpoint::Checkpoints::new(spec.out.join("checkpoints").join(&fingerprint[..16]));
+    let checkpoints = checkpoint::Checkpoints::new(checkpoint_dir.to_path_buf());
     let (trained, resumed_from) = trainer::train(
         spec,
         rt,
@@ -593,6 +730,7 @@ fn run_task(
         train_feats,
         train_targets,
         &checkpoints,
+        head_offset,
     )?;
     if spec.progress {
         let resumed = resumed_from

@@ -77,9 +77,13 @@ pub fn train(
     feats: &Inputs,
     targets: &DynTensor,
     checkpoints: &Checkpoints,
+    head_offset: usize,
 ) -> Result<(Vec<TrainedHead>, Option<u32>)> {
     let mut trained: Vec<TrainedHead> = vec![];
+    // Seeds follow a head's place in the run's list, so a head trained
+    // alone (one shard of a cluster run) gets the numbers it gets jointly.
     for (i, (h, c)) in heads.iter().enumerate() {
+        let i = head_offset + i;
         let mut result = HeadResult {
             head: h.label.clone(),
             plugin: c.origin.clone(),
@@ -156,7 +160,7 @@ pub fn train(
         for (i, h) in trained.iter_mut().enumerate() {
             if let Some(p) = h.plugin.as_mut() {
                 // Dropout masks depend on (seed, head, step) only.
-                p.reseed(spec.seed ^ ((i as u64 + 1) << 40) ^ step as u64);
+                p.reseed(spec.seed ^ (((head_offset + i) as u64 + 1) << 40) ^ step as u64);
             }
         }
         let (f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
