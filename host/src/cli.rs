@@ -648,10 +648,9 @@ fn plan(args: RunArgs, json: bool) -> Result<i32> {
         .map(|c| format!("--config {} ", c.display()))
         .unwrap_or_default();
     println!(
-        "
-{} extraction shards ({} clips each), then {} training shards (plan {}).
-         Run each: scivid run {config}[flags] --shard I/{n}   (extraction first, for parallel training)
-         Then:     scivid merge {}
+        "\n{} extraction shards ({} clips each), then {} training shards (plan {}).\n\
+         Run each: scivid run {config}[flags] --shard I/{n}   (extraction first, for parallel training)\n\
+         Then:     scivid merge {}\n\
          On Slurm: scivid slurm submit {config}[flags]",
         plan.extract_count(),
         plan.shard_clips,
@@ -677,11 +676,7 @@ fn slurm(cmd: SlurmCommand) -> Result<i32> {
             if dry_run {
                 scripts.write()?;
                 for (name, text) in &scripts.files {
-                    println!(
-                        "==> {} <==
-{text}",
-                        scripts.dir.join(name).display()
-                    );
+                    println!("==> {} <==\n{text}", scripts.dir.join(name).display());
                 }
                 println!(
                     "dry run: nothing submitted; `bash {}` submits it",
@@ -700,8 +695,7 @@ fn slurm(cmd: SlurmCommand) -> Result<i32> {
                 jobs.merge
             );
             println!(
-                "scripts and logs: {}
-status: scivid slurm status {}",
+                "scripts and logs: {}\nstatus: scivid slurm status {}",
                 scripts.dir.display(),
                 spec.out.display()
             );
