@@ -46,6 +46,10 @@ pub enum Command {
     /// The on-disk cache: features, compiled plugins, generated data.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Start a plugin of your own: a crate that builds on its own, with a
+    /// unit test, the SDK vendored in, and (tasks) a sample dataset.
+    #[command(subcommand)]
+    New(NewCommand),
     /// Split a run into independent shards (extraction by clip range, then
     /// training per task and head) and show them with the commands that run them.
     Plan {
@@ -79,6 +83,26 @@ pub enum ResultsCommand {
     Show { dir: PathBuf },
     /// Primary metrics of two runs side by side, with their differences in spec.
     Compare { a: PathBuf, b: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A task plugin (with a sample dataset in sample-data/).
+    Task {
+        /// The plugin's name: a-z, 0-9 and `-`.
+        name: String,
+        /// Where to create it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// A readout plugin.
+    Readout {
+        /// The plugin's name: a-z, 0-9 and `-`.
+        name: String,
+        /// Where to create it [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 // Built once per process; boxing the large variant would buy nothing.
@@ -286,6 +310,23 @@ pub enum DataCommand {
 pub enum PluginsCommand {
     /// List the built-in plugins.
     List,
+    /// Validate a component against the SDK without a dataset: world,
+    /// version, info, grants, loss and metrics (tasks), init, forward and
+    /// gradients (readouts), determinism. Exit code 1 if a check fails.
+    Check {
+        /// A .wasm file or a built-in name.
+        file: String,
+    },
+    /// `check`, then a task's behaviour on its data: every split indexed,
+    /// clips decoded, loss finite, metrics of perfect predictions at least
+    /// as good as the control's, the same results twice.
+    Test {
+        /// A .wasm file or a built-in name.
+        file: String,
+        /// The task's dataset directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Show a plugin's name, kind, versions, sha256 and requested grants.
     Inspect {
         /// A .wasm file or a built-in name.
@@ -302,6 +343,32 @@ pub fn run(cli: Cli) -> Result<i32> {
         None => run_eval(RunArgs::default()),
         Some(Command::Run(args)) => run_eval(args),
         Some(Command::Plan { run, json }) => plan(run, json),
+        Some(Command::New(cmd)) => {
+            use crate::authoring::scaffold::{Kind, create};
+            let (kind, name, dir) = match cmd {
+                NewCommand::Task { name, dir } => (Kind::Task, name, dir),
+                NewCommand::Readout { name, dir } => (Kind::Readout, name, dir),
+            };
+            let root = create(kind, &name, dir.as_deref())?;
+            let wasm = format!(
+                "target/wasm32-wasip2/release/{}.wasm",
+                name.replace('-', "_")
+            );
+            let run = match kind {
+                Kind::Task => format!("scivid run --task {wasm} --data sample-data"),
+                Kind::Readout => format!("scivid run --task motion --readout {wasm}"),
+            };
+            println!(
+                "created {}
+next:
+  cd {}
+  cargo build --release --target wasm32-wasip2
+  {run}",
+                root.display(),
+                root.display()
+            );
+            Ok(0)
+        }
         Some(Command::Merge { dir }) => Ok(print_results(&crate::cluster::merge(&dir)?, &dir)),
         Some(Command::Slurm(cmd)) => slurm(cmd),
         Some(Command::Bench(BenchCommand::Backbone { what, json })) => {
@@ -464,6 +531,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
             }
             Ok(0)
+        }
+        Some(Command::Plugins(PluginsCommand::Check { file })) => {
+            let rt = Runtime::new(Runtime::default_cache_dir())?;
+            let report = crate::authoring::checks::check(&rt, &PluginRef::parse(&file))?;
+            print!("{}", report.table());
+            Ok(if report.passed() { 0 } else { 1 })
+        }
+        Some(Command::Plugins(PluginsCommand::Test { file, data })) => {
+            let rt = Runtime::new(Runtime::default_cache_dir())?;
+            let report =
+                crate::authoring::checks::test(&rt, &PluginRef::parse(&file), data.as_deref())?;
+            print!("{}", report.table());
+            Ok(if report.passed() { 0 } else { 1 })
         }
         Some(Command::Plugins(PluginsCommand::Inspect { file, json })) => {
             let rt = Runtime::new(Runtime::default_cache_dir())?;

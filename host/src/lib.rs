@@ -9,6 +9,7 @@
 //! scheduler (Slurm) and merges them back. [`cli`] is the command line;
 //! [`bench`] measures speed.
 
+pub mod authoring;
 pub mod backbone;
 pub mod bench;
 pub mod cache;

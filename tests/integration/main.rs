@@ -1,5 +1,6 @@
 //! scivid's integration tests: one binary, a module per area.
 
+mod authoring;
 mod backbones;
 mod cluster;
 mod common;
