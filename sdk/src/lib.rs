@@ -11,7 +11,7 @@
 //! - A **readout** implements [`Readout`] (declare parameters, forward) and
 //!   calls [`export_readout!`].
 //!
-//! The contract is the WIT package `scivid:plugin@0.2.0` in `sdk/wit`; the
+//! The contract is the WIT package `scivid:plugin@0.2.1` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
 

@@ -121,6 +121,14 @@ impl Tensor {
     pub fn tanh(&self) -> Tensor {
         Tensor(self.0.tanh())
     }
+    /// Since SDK 0.2.1.
+    pub fn sin(&self) -> Tensor {
+        Tensor(self.0.sin())
+    }
+    /// Since SDK 0.2.1.
+    pub fn cos(&self) -> Tensor {
+        Tensor(self.0.cos())
+    }
     pub fn sigmoid(&self) -> Tensor {
         Tensor(self.0.sigmoid())
     }

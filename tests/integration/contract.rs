@@ -19,6 +19,42 @@ fn plugin_built_against_a_future_sdk_is_refused_naming_both_versions() {
     );
 }
 
+/// The previous release's contract is frozen in `sdk/wit-snapshots/0.2.0`;
+/// a plugin built against it loads, passes `plugins check`, and trains.
+#[test]
+fn plugin_built_against_the_frozen_previous_sdk_still_loads_and_trains() {
+    let rt = Runtime::new(None).unwrap();
+    let old = test_plugin("sdk-0-2-0-readout");
+    let c = rt.load_file(&old).unwrap();
+    assert_eq!(c.sdk_version.to_string(), "0.2.0");
+    assert_eq!(c.kind, PluginKind::Readout);
+    assert_ne!(
+        scivid::runtime::sdk_version::HOST_SDK_VERSION,
+        "0.2.0",
+        "the host has moved on since the snapshot"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let old = old.to_str().unwrap();
+    let (code, out, err) = scivid(&["plugins", "check", old], dir.path());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("built with SDK 0.2.0"), "{out}");
+
+    let mut spec = crate::common::quick_spec(dir.path(), &[&format!("old={old}")], 30);
+    spec.bootstrap = 0;
+    let r = scivid::pipeline::run(&spec).unwrap();
+    let head = &r.tasks[0].heads[0];
+    assert!(head.error.is_none(), "{:?}", head.error);
+    assert_eq!(head.steps, 30);
+    assert!(head.final_train_loss.is_some_and(f64::is_finite));
+
+    // The frozen 0.1.0 contract is a breaking release behind: refused by version.
+    let wit =
+        std::fs::read_to_string(repo_root().join("sdk/wit-snapshots/0.1.0/tensor.wit")).unwrap();
+    assert!(wit.starts_with("package scivid:plugin@0.1.0;"));
+    assert!(scivid::runtime::sdk_version::check_compatible(&"0.1.0".parse().unwrap()).is_err());
+}
+
 #[test]
 fn component_without_a_scivid_world_is_refused() {
     let rt = Runtime::new(None).unwrap();

@@ -115,6 +115,8 @@ fn gradients_of_unary_ops() {
         ("sigmoid", UnaryOp::Sigmoid),
         ("relu", UnaryOp::Relu),
         ("gelu", UnaryOp::Gelu),
+        ("sin", UnaryOp::Sin),
+        ("cos", UnaryOp::Cos),
     ] {
         gradcheck(name, vec![rand_t(&[2, 3], 7)], |o, x| o.unary(op, &x[0]));
     }
@@ -212,6 +214,13 @@ fn forward_values_match_independent_f64_computations() {
         }
     }
     close(&o.matmul(&a, &b).unwrap().to_vec(), &mm, 1e-6);
+
+    let angles = t(values(64, 33, -20.0, 20.0, true), &[8, 8]);
+    let av: Vec<f64> = angles.to_vec().iter().map(|&v| v as f64).collect();
+    let sin: Vec<f64> = av.iter().map(|v| v.sin()).collect();
+    let cos: Vec<f64> = av.iter().map(|v| v.cos()).collect();
+    close(&o.unary(UnaryOp::Sin, &angles).to_vec(), &sin, 1e-6);
+    close(&o.unary(UnaryOp::Cos, &angles).to_vec(), &cos, 1e-6);
 
     let x = rand_t(&[2, 3], 32);
     let xv: Vec<f64> = x.to_vec().iter().map(|&v| v as f64).collect();

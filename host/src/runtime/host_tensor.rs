@@ -297,6 +297,12 @@ impl HostTensor for PluginState {
     fn relu(&mut self, h: Handle) -> wasmtime::Result<Handle> {
         self.unary(h, UnaryOp::Relu)
     }
+    fn sin(&mut self, h: Handle) -> wasmtime::Result<Handle> {
+        self.unary(h, UnaryOp::Sin)
+    }
+    fn cos(&mut self, h: Handle) -> wasmtime::Result<Handle> {
+        self.unary(h, UnaryOp::Cos)
+    }
     fn gelu(&mut self, h: Handle) -> wasmtime::Result<Handle> {
         self.unary(h, UnaryOp::Gelu)
     }

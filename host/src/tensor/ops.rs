@@ -52,6 +52,8 @@ pub enum UnaryOp {
     Sigmoid,
     Relu,
     Gelu,
+    Sin,
+    Cos,
 }
 
 /// The validated op set, bound to a device and a size limit for results.
@@ -165,6 +167,8 @@ impl Ops {
             UnaryOp::Sigmoid => activation::sigmoid(x),
             UnaryOp::Relu => activation::relu(x),
             UnaryOp::Gelu => activation::gelu(x),
+            UnaryOp::Sin => x.sin(),
+            UnaryOp::Cos => x.cos(),
         };
         DynTensor::from_padded(v, a.shape().to_vec())
     }
