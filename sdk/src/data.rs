@@ -30,6 +30,18 @@ impl Csv {
     }
 
     /// Parse CSV text; `path` names it in errors.
+    ///
+    /// ```
+    /// use scivid_sdk::data::Csv;
+    /// let csv = Csv::parse("train/labels.csv", "id,file,label\nc0,c0.npy,3\n").unwrap();
+    /// let row = csv.rows().next().unwrap();
+    /// assert_eq!(row.get("file").unwrap(), "c0.npy");
+    /// assert_eq!(row.parse::<u32>("label").unwrap(), 3);
+    /// let e = row.get("video").unwrap_err().to_string();
+    /// assert!(e.contains("train/labels.csv") && e.contains("video"), "{e}");
+    /// let e = Csv::parse("a.csv", "id,file\nc0\n").unwrap_err().to_string();
+    /// assert!(e.contains("a.csv line 2"), "{e}");
+    /// ```
     pub fn parse(path: &str, text: &str) -> Result<Csv> {
         let mut lines = text
             .lines()
@@ -126,6 +138,13 @@ impl<'a> Row<'a> {
 
 /// Paths of `count` numbered frames `{dir}/NNNNN.png` from `start`: the
 /// usual layout of a video stored as one image per frame.
+///
+/// ```
+/// assert_eq!(
+///     scivid_sdk::data::numbered_frames("v7", 2, 2),
+///     ["v7/00002.png", "v7/00003.png"]
+/// );
+/// ```
 pub fn numbered_frames(dir: &str, start: u32, count: u32) -> Vec<String> {
     (start..start + count)
         .map(|f| format!("{dir}/{f:05}.png"))

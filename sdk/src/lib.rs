@@ -14,6 +14,144 @@
 //! The contract is the WIT package `scivid:plugin@0.2.1` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
+//!
+//! ## A task
+//!
+//! A whole task plugin: its data is `SPLIT/labels.csv` (`id,file,label,video`)
+//! next to one uint8 `.npy` video per clip; two classes; accuracy. (The
+//! examples here compile and run as tests of this crate; calls into the host
+//! only happen inside the host.)
+//!
+//! ```
+//! use scivid_sdk::data::Csv;
+//! use scivid_sdk::metrics::argmax_rows;
+//! use scivid_sdk::{
+//!     ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
+//!     TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
+//! };
+//!
+//! const CLASSES: [&str; 2] = ["still", "moving"];
+//!
+//! struct Moving;
+//!
+//! impl Task for Moving {
+//!     type Metrics = Accuracy;
+//!
+//!     fn info() -> TaskInfo {
+//!         TaskInfo {
+//!             name: "moving".into(),
+//!             version: "0.1.0".into(),
+//!             description: "Does anything move?".into(),
+//!             kind: TaskKind::Classification,
+//!             input: InputSpec { frames: 16, height: 224, width: 224, channels: 3 },
+//!             target_shape: vec![2],
+//!             metrics: vec!["accuracy".into()],
+//!             primary_metric: "accuracy".into(),
+//!             higher_is_better: true,
+//!             protocol: scivid_protocol(), // SciVid's AdamW schedule
+//!             grants: vec![Grant::DatasetRead], // DATA_DIR, read-only
+//!         }
+//!     }
+//!
+//!     fn splits() -> Vec<String> {
+//!         vec!["train".into(), "test".into()] // the first one trains
+//!     }
+//!
+//!     fn index(split: &str) -> Result<Vec<ClipSpec>> {
+//!         let csv = Csv::read(&format!("{DATA_DIR}/{split}/labels.csv"))?;
+//!         let mut clips = vec![];
+//!         for row in csv.rows() {
+//!             let label = row.get("label")?;
+//!             let Some(class) = CLASSES.iter().position(|c| *c == label) else {
+//!                 return Err(row.error(format_args!("unknown label `{label}`")));
+//!             };
+//!             let mut target = vec![0.0; 2];
+//!             target[class] = 1.0;
+//!             clips.push(ClipSpec {
+//!                 id: row.get("id")?.into(),
+//!                 // The host reads and decodes the frames, never the plugin.
+//!                 source: FrameSource::NpyVideo(format!("{split}/{}", row.get("file")?)),
+//!                 frame_indices: (0..16).collect(),
+//!                 target,
+//!                 group: row.get("video")?.into(), // for clustered intervals
+//!                 extras: vec![],
+//!             });
+//!         }
+//!         Ok(clips)
+//!     }
+//!
+//!     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
+//!         predictions.softmax_cross_entropy(targets) // host ops: differentiable
+//!     }
+//!
+//!     fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+//!         // No video: the training label frequencies, as log-probabilities.
+//!         train_targets.mean(&[0], true)?.add_scalar(1e-6).log().expand(&[clips.len() as u32, 2])
+//!     }
+//! }
+//!
+//! /// Chunk by chunk, then reduced.
+//! struct Accuracy { hits: usize, total: usize }
+//!
+//! impl Metrics for Accuracy {
+//!     fn new(_split: &str) -> Self { Accuracy { hits: 0, total: 0 } }
+//!     fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
+//!         let (p, t) = (argmax_rows(&predictions.read()?, 2), argmax_rows(&targets.read()?, 2));
+//!         self.hits += p.iter().zip(&t).filter(|(a, b)| a == b).count();
+//!         self.total += t.len();
+//!         Ok(())
+//!     }
+//!     fn finish(&mut self) -> Result<Vec<Metric>> {
+//!         if self.total == 0 {
+//!             bail!("no predictions");
+//!         }
+//!         Ok(vec![Metric { name: "accuracy".into(), value: self.hits as f64 / self.total as f64 }])
+//!     }
+//! }
+//!
+//! scivid_sdk::export_task!(Moving);
+//! ```
+//!
+//! ## A readout
+//!
+//! Parameters are host tensors declared in `init`; `forward` composes host
+//! ops, so the host's autodiff reaches every parameter.
+//!
+//! ```
+//! use scivid_sdk::{Config, FeatureSpec, Init, Readout, ReadoutInfo, Result, Tensor};
+//!
+//! struct MeanProbe { weight: Tensor, bias: Tensor, outputs: Vec<i64> }
+//!
+//! impl Readout for MeanProbe {
+//!     fn info() -> ReadoutInfo {
+//!         ReadoutInfo {
+//!             name: "mean-probe".into(),
+//!             version: "0.1.0".into(),
+//!             description: "Mean over time and tokens, one dense layer".into(),
+//!             options: vec![],
+//!         }
+//!     }
+//!
+//!     fn init(config: &Config, f: FeatureSpec, output_shape: &[u32]) -> Result<Self> {
+//!         config.check_known(&[])?; // unknown keys are errors
+//!         let n: u32 = output_shape.iter().product();
+//!         Ok(MeanProbe {
+//!             weight: Tensor::param("dense.weight", &[f.dim, n], Init::LecunNormal)?,
+//!             bias: Tensor::param("dense.bias", &[n], Init::Zeros)?,
+//!             outputs: output_shape.iter().map(|&d| d as i64).collect(),
+//!         })
+//!     }
+//!
+//!     fn forward(&self, features: &Tensor, _train: bool) -> Result<Tensor> {
+//!         // features: [B, T, N, D] -> predictions [B, ..output_shape]
+//!         let batch = features.shape()[0] as i64;
+//!         let out = features.mean(&[1, 2], false)?.matmul(&self.weight)?.add(&self.bias)?;
+//!         out.reshape(&[&[batch][..], &self.outputs].concat())
+//!     }
+//! }
+//!
+//! scivid_sdk::export_readout!(MeanProbe);
+//! ```
 
 // The generated bindings name the SDK by its crate name, also from inside it.
 extern crate self as scivid_sdk;

@@ -5,6 +5,13 @@
 /// `average_precision_score`: sum over distinct thresholds (descending) of
 /// (recall step) x precision. Tied scores form one threshold. With no
 /// positive label the result is 0, as scikit-learn returns.
+///
+/// ```
+/// use scivid_sdk::metrics::average_precision;
+/// // scikit-learn: average_precision_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+/// let ap = average_precision(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
+/// assert!((ap - 0.8333333333333333).abs() < 1e-12);
+/// ```
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> f64 {
     assert_eq!(
         scores.len(),
@@ -51,6 +58,15 @@ pub fn average_precision(scores: &[f32], labels: &[bool]) -> f64 {
 /// (sin of the upper bound minus sin of the lower bound, the bounds being
 /// the midpoints between rows, clipped at the poles), normalised to mean 1.
 /// Proportional to cos(latitude) away from the poles.
+///
+/// ```
+/// use scivid_sdk::metrics::latitude_weights;
+/// let w = latitude_weights(181); // ERA5 at 1 degree: -90, -89, ..., 90
+/// assert!((w.iter().sum::<f64>() / 181.0 - 1.0).abs() < 1e-12);
+/// assert!((w[0] - w[180]).abs() < 1e-12); // symmetric about the equator
+/// let ratio = w[90 + 60] / w[90]; // 60 degrees north against the equator
+/// assert!((ratio - 60f64.to_radians().cos()).abs() < 1e-3);
+/// ```
 pub fn latitude_weights(n: usize) -> Vec<f64> {
     if n < 2 {
         return vec![1.0; n];
@@ -77,6 +93,14 @@ pub fn latitude_weights(n: usize) -> Vec<f64> {
 
 /// Mean of per-class average precision over `classes`, for scores and
 /// labels stored row-major as [N, C].
+///
+/// ```
+/// use scivid_sdk::metrics::mean_average_precision;
+/// // Two clips, three classes; class 2 (say, background) left out.
+/// let scores = [0.9, 0.1, 0.5, 0.2, 0.8, 0.5];
+/// let labels = [true, false, false, false, true, true];
+/// assert_eq!(mean_average_precision(&scores, &labels, 3, &[0, 1]), 1.0);
+/// ```
 pub fn mean_average_precision(
     scores: &[f32],
     labels: &[bool],
@@ -98,7 +122,13 @@ pub fn mean_average_precision(
     total / classes.len() as f64
 }
 
-/// Index of the largest value in each row of a row-major [N, C] matrix.
+/// Index of the largest value in each row of a row-major [N, C] matrix
+/// (the first on ties).
+///
+/// ```
+/// use scivid_sdk::metrics::argmax_rows;
+/// assert_eq!(argmax_rows(&[0.1, 0.7, 0.2, 0.5, 0.5, 0.0], 3), vec![1, 0]);
+/// ```
 pub fn argmax_rows(values: &[f32], num_classes: usize) -> Vec<usize> {
     values
         .chunks(num_classes)
