@@ -122,6 +122,48 @@ pub fn mean_average_precision(
     total / classes.len() as f64
 }
 
+/// Area under the ROC curve of `scores` for binary `labels`, as
+/// scikit-learn's `roc_auc_score`: the probability that a random positive
+/// scores above a random negative, ties counting one half (Mann-Whitney U
+/// with average ranks). NaN scores rank lowest. Undefined without both
+/// classes; then 0.5 (chance) is returned.
+///
+/// ```
+/// use scivid_sdk::metrics::roc_auc;
+/// // scikit-learn: roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+/// let auc = roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]);
+/// assert!((auc - 0.75).abs() < 1e-12);
+/// ```
+pub fn roc_auc(scores: &[f32], labels: &[bool]) -> f64 {
+    assert_eq!(
+        scores.len(),
+        labels.len(),
+        "roc_auc: scores and labels differ in length"
+    );
+    let positives = labels.iter().filter(|&&l| l).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return 0.5;
+    }
+    let key = |v: f32| if v.is_nan() { f32::NEG_INFINITY } else { v };
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| key(scores[a]).total_cmp(&key(scores[b])));
+    // Sum of the (1-based, tie-averaged) ranks of the positives.
+    let mut rank_sum = 0.0f64;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && key(scores[order[j]]) == key(scores[order[i]]) {
+            j += 1;
+        }
+        let average_rank = (i + 1 + j) as f64 / 2.0;
+        rank_sum += average_rank * order[i..j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j;
+    }
+    let (p, n) = (positives as f64, negatives as f64);
+    (rank_sum - p * (p + 1.0) / 2.0) / (p * n)
+}
+
 /// Index of the largest value in each row of a row-major [N, C] matrix
 /// (the first on ties).
 ///
@@ -156,6 +198,34 @@ mod tests {
         // All tied: AP equals the positive rate.
         let ap = average_precision(&[0.5; 4], &[true, false, false, false]);
         assert!((ap - 0.25).abs() < 1e-12, "{ap}");
+    }
+
+    /// Cases written by `tests/fixtures/task_metrics_reference.py` with
+    /// scikit-learn's `roc_auc_score` (ties included).
+    #[test]
+    fn roc_auc_matches_scikit_learn() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/task-metrics/roc_auc.json"
+        );
+        let text = std::fs::read_to_string(path).expect("the fixture exists");
+        let mut cases = 0;
+        // {"cases": [{"scores": [...], "labels": [...], "auc": x}, ...]}, parsed by hand.
+        for case in text.split("{\"scores\": [").skip(1) {
+            let (scores, rest) = case.split_once("], \"labels\": [").unwrap();
+            let (labels, rest) = rest.split_once("], \"auc\": ").unwrap();
+            let auc: f64 = rest
+                .trim_end_matches(['}', ']', ',', ' ', '\n'])
+                .parse()
+                .unwrap();
+            let scores: Vec<f32> = scores.split(", ").map(|v| v.parse().unwrap()).collect();
+            let labels: Vec<bool> = labels.split(", ").map(|v| v == "1").collect();
+            let got = roc_auc(&scores, &labels);
+            assert!((got - auc).abs() < 1e-12, "case {cases}: {got} vs {auc}");
+            cases += 1;
+        }
+        assert_eq!(cases, 3);
+        assert_eq!(roc_auc(&[0.2, 0.9], &[true, true]), 0.5, "one class only");
     }
 }
 

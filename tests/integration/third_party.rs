@@ -46,3 +46,105 @@ fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
     );
     assert!(head > 0.85, "head {head}");
 }
+
+/// The manufacturing proof of concept of `examples/manufacturing-line`, as
+/// its README walks it: generate the data, build the two task plugins,
+/// check them on the data, run `poc.toml` with a video backbone.
+#[test]
+fn manufacturing_example_generates_its_data_and_runs_its_poc() {
+    let example = repo_root().join("examples/manufacturing-line");
+    let plugins = build_wasm(&example.join("Cargo.toml"), "manufacturing");
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let generated = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "line-data",
+            "--manifest-path",
+        ])
+        .arg(example.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(repo_root().join("target/manufacturing-native"))
+        .args(["--", "--clips", "80", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    for (wasm, dir) in [
+        ("line_inspection.wasm", "inspection"),
+        ("operator_steps.wasm", "operator"),
+    ] {
+        let (code, out, err) = scivid(
+            &[
+                "plugins",
+                "test",
+                plugins.join(wasm).to_str().unwrap(),
+                "--data",
+                data.join(dir).to_str().unwrap(),
+            ],
+            work.path(),
+        );
+        assert_eq!(code, 0, "{wasm}: {out}{err}");
+        assert!(out.contains("all 10 checks passed"), "{out}");
+    }
+
+    // The example's own run spec, pointed at these builds and this data.
+    let spec = std::fs::read_to_string(example.join("poc.toml"))
+        .unwrap()
+        .replace(
+            "target/wasm32-wasip2/release/",
+            &format!("{}/", plugins.display()),
+        )
+        .replace("\"data/", &format!("\"{}/", data.display()));
+    let spec_path = work.path().join("poc.toml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let (code, out, err) = scivid(
+        &[
+            "run",
+            "--config",
+            spec_path.to_str().unwrap(),
+            "--backbone",
+            "videomae-tiny",
+            "--steps",
+            "150",
+            "--bootstrap",
+            "100",
+            "--quiet",
+            "--out",
+            "out",
+        ],
+        work.path(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let r = crate::common::results_json(&work.path().join("out"));
+    let names: Vec<&str> = r["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["line-inspection", "operator-steps"]);
+    let inspection = &r["tasks"][0];
+    assert_eq!(inspection["control"]["test"]["auroc"], 0.5);
+    let best = inspection["heads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["scores"]["test"]["auroc"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(best > 0.8, "a head finds the defective parts: AUROC {best}");
+    for h in inspection["heads"].as_array().unwrap() {
+        let m = &h["scores"]["test"];
+        assert!(
+            m["accuracy"].is_number() && m["mAP_defects"].is_number(),
+            "{h}"
+        );
+    }
+}
