@@ -402,16 +402,23 @@ impl Prepared {
         )
     }
 
-    /// The splits of task `task` and how many clips each holds.
-    pub fn split_sizes(&self, spec: &RunSpec, task: usize) -> Result<Vec<(String, usize)>> {
+    /// Task `task` started on its dataset directory (generating a
+    /// stand-in if it has none), and that directory.
+    fn task_on_data(&self, spec: &RunSpec, task: usize) -> Result<(TaskPlugin, PathBuf)> {
         let (task_ref, component) = &self.tasks[task];
         let (data, _) = dataset_for(spec, task_ref)?;
-        let mut plugin = self.rt.instantiate_task(
+        let plugin = self.rt.instantiate_task(
             component,
             Some(&data),
             spec.seed,
             spec.budgets_for(&task_ref.name()),
         )?;
+        Ok((plugin, data))
+    }
+
+    /// The splits of task `task` and how many clips each holds.
+    pub fn split_sizes(&self, spec: &RunSpec, task: usize) -> Result<Vec<(String, usize)>> {
+        let (mut plugin, _) = self.task_on_data(spec, task)?;
         let mut sizes = vec![];
         for split in plugin.splits()? {
             let n = plugin.index(&split)?.len();
@@ -436,14 +443,8 @@ impl Prepared {
             .context(
                 "extracting features on their own needs the feature cache (do not pass --no-cache)",
             )?;
-        let (task_ref, component) = &self.tasks[task];
-        let (data, _) = dataset_for(spec, task_ref)?;
-        let mut plugin = self.rt.instantiate_task(
-            component,
-            Some(&data),
-            spec.seed,
-            spec.budgets_for(&task_ref.name()),
-        )?;
+        let (mut plugin, data) = self.task_on_data(spec, task)?;
+        let task_ref = &self.tasks[task].0;
         let clips = plugin.index(split)?;
         if range.end > clips.len() {
             bail!(
