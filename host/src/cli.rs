@@ -116,6 +116,12 @@ pub enum SlurmCommand {
         run: RunArgs,
         #[command(flatten)]
         slurm: crate::cluster::slurm::SlurmOptions,
+        /// Sweep: one run per backbone (comma-separated names), each in OUT/BACKBONE-seedS.
+        #[arg(long, value_delimiter = ',')]
+        backbones: Vec<String>,
+        /// Sweep: one run per seed (comma-separated), each in OUT/BACKBONE-seedS.
+        #[arg(long, value_delimiter = ',')]
+        seeds: Vec<u64>,
         /// Write and show the scripts without submitting.
         #[arg(long)]
         dry_run: bool,
@@ -747,38 +753,53 @@ fn slurm(cmd: SlurmCommand) -> Result<i32> {
         SlurmCommand::Submit {
             run,
             slurm: opts,
+            backbones,
+            seeds,
             dry_run,
         } => {
-            let spec = slurm::absolute_spec(&resolve_spec(&run)?)?;
-            let prepared = pipeline::prepare(&spec)?;
-            let plan = crate::cluster::Plan::build(&spec, &prepared)?;
-            let scripts = slurm::scripts(&spec, &plan, &opts)?;
-            if dry_run {
-                scripts.write()?;
-                for (name, text) in &scripts.files {
-                    println!("==> {} <==\n{text}", scripts.dir.join(name).display());
+            let base = slurm::absolute_spec(&resolve_spec(&run)?)?;
+            let runs = slurm::sweep(&base, &backbones, &seeds)?;
+            // Later seeds of a backbone wait for its first seed's extraction.
+            let mut first_extract: Vec<(String, Option<String>)> = vec![];
+            for spec in &runs {
+                let prepared = pipeline::prepare(spec)?;
+                let plan = crate::cluster::Plan::build(spec, &prepared)?;
+                let scripts = slurm::scripts(spec, &plan, &opts)?;
+                if dry_run {
+                    scripts.write()?;
+                    if runs.len() == 1 {
+                        for (name, text) in &scripts.files {
+                            println!("==> {} <==\n{text}", scripts.dir.join(name).display());
+                        }
+                    }
+                    println!(
+                        "dry run: nothing submitted; `bash {}` submits it",
+                        scripts.dir.join("submit.sh").display()
+                    );
+                    continue;
+                }
+                let after = first_extract
+                    .iter()
+                    .find(|(b, _)| *b == spec.backbone)
+                    .and_then(|(_, e)| e.clone());
+                let jobs = slurm::submit(&scripts, &plan, after.as_deref())?;
+                if !first_extract.iter().any(|(b, _)| *b == spec.backbone) {
+                    first_extract.push((spec.backbone.clone(), jobs.extract.clone()));
                 }
                 println!(
-                    "dry run: nothing submitted; `bash {}` submits it",
-                    scripts.dir.join("submit.sh").display()
+                    "{} seed {}: {} shards: extraction array {} ({} tasks), training array {} ({} tasks), merge {}; \
+                     status: scivid slurm status {}",
+                    spec.backbone,
+                    spec.seed,
+                    jobs.shards,
+                    jobs.extract.as_deref().unwrap_or("-"),
+                    jobs.extract_shards,
+                    jobs.train,
+                    jobs.shards - jobs.extract_shards,
+                    jobs.merge,
+                    spec.out.display()
                 );
-                return Ok(0);
             }
-            let jobs = slurm::submit(&scripts, &plan)?;
-            println!(
-                "submitted {} shards: extraction array {} ({} tasks), training array {} ({} tasks), merge {}",
-                jobs.shards,
-                jobs.extract.as_deref().unwrap_or("-"),
-                jobs.extract_shards,
-                jobs.train,
-                jobs.shards - jobs.extract_shards,
-                jobs.merge
-            );
-            println!(
-                "scripts and logs: {}\nstatus: scivid slurm status {}",
-                scripts.dir.display(),
-                spec.out.display()
-            );
             Ok(0)
         }
         SlurmCommand::Status { dir } => {

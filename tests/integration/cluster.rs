@@ -265,4 +265,37 @@ fn slurm_dry_run_writes_chained_job_arrays() {
     assert_eq!(resolved.out.as_deref(), Some(out.as_path()));
     assert_eq!(resolved.shard_clips, Some(64));
     assert_eq!(resolved.readouts.len(), 2);
+
+    // A sweep: one run (spec, scripts, folder) per backbone and seed.
+    let sweep = dir.path().join("sweep");
+    ok(
+        scivid(
+            &cache,
+            &[
+                "slurm",
+                "submit",
+                "--config",
+                spec.to_str().unwrap(),
+                "--backbones",
+                "pixel,pixel8",
+                "--seeds",
+                "0,1",
+                "--dry-run",
+                "--out",
+            ],
+        )
+        .arg(&sweep)
+        .output()
+        .unwrap(),
+        "sweep dry run",
+    );
+    for backbone in ["pixel", "pixel8"] {
+        for seed in [0, 1] {
+            let run = sweep.join(format!("{backbone}-seed{seed}"));
+            let c = scivid::spec::RunConfig::load(&run.join("slurm/run.toml")).unwrap();
+            assert_eq!(c.backbone.as_deref(), Some(backbone));
+            assert_eq!(c.seed, Some(seed));
+            assert_eq!(c.out.as_deref(), Some(run.as_path()));
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! A real Slurm: a single-node cluster on localhost (Debian's slurmctld,
 //! slurmd and munge, with a private munge key and config in a temporary
 //! folder), a sharded run submitted with `scivid slurm submit`, one training
-//! array task requeued (killed) mid-way, and the merged results checked.
+//! array task requeued (killed) mid-way, and the merged results checked;
+//! then a two-seed sweep whose second seed waits for the first's features.
 //!
 //! Needs root and Slurm installed (`.ci/run` installs it). Where Slurm cannot
 //! start at all, the test says so and skips, unless SCIVID_REQUIRE_SLURM=1
@@ -389,4 +390,52 @@ steps = 1500
         .unwrap();
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("shards: 8 done"), "{status}");
+
+    // A seed sweep on a fresh cache: seed 2's extraction waits for seed 1's
+    // and finds every feature in the cache.
+    let sweep = work.path().join("sweep");
+    let submitted = cluster
+        .cmd(env!("CARGO_BIN_EXE_scivid"))
+        .args(["slurm", "submit", "--config"])
+        .arg(&spec)
+        .args(["--seeds", "1,2", "--steps", "60", "--out"])
+        .arg(&sweep)
+        .env("SCIVID_CACHE_DIR", work.path().join("cache-sweep"))
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let runs = [sweep.join("pixel8-seed1"), sweep.join("pixel8-seed2")];
+    while !runs.iter().all(|r| r.join("results.json").exists()) {
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not finish\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let computed = |run: &Path| -> u64 {
+        (0..6)
+            .map(|i| {
+                let record: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(
+                        run.join(format!("shards/shard-{i:05}-of-00008.json")),
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+                record["computed"].as_u64().unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(computed(&runs[0]), 384, "seed 1 extracts every clip");
+    assert_eq!(computed(&runs[1]), 0, "seed 2 reads them from the cache");
+    for (run, seed) in runs.iter().zip([1, 2]) {
+        let r = crate::common::results_json(run);
+        assert_eq!(r["seed"], seed);
+        assert!(r["tasks"][0]["heads"][1]["error"].is_null(), "{r}");
+    }
 }

@@ -245,8 +245,44 @@ pub fn scripts(spec: &RunSpec, plan: &Plan, opts: &SlurmOptions) -> Result<Scrip
     Ok(Scripts { dir, files })
 }
 
-/// Write the scripts and submit the three jobs with `sbatch`.
-pub fn submit(scripts: &Scripts, plan: &Plan) -> Result<Jobs> {
+/// The runs of a sweep: every backbone with every seed, each in its own
+/// folder `OUT/BACKBONE-seedS` (just `spec` when neither list is given).
+pub fn sweep(spec: &RunSpec, backbones: &[String], seeds: &[u64]) -> Result<Vec<RunSpec>> {
+    if backbones.is_empty() && seeds.is_empty() {
+        return Ok(vec![spec.clone()]);
+    }
+    if backbones.len() > 1 && spec.weights.is_some() {
+        bail!(
+            "--weights names one checkpoint; sweep backbones with weights as one submission each"
+        );
+    }
+    let backbones = if backbones.is_empty() {
+        vec![spec.backbone.clone()]
+    } else {
+        backbones.to_vec()
+    };
+    let seeds = if seeds.is_empty() {
+        vec![spec.seed]
+    } else {
+        seeds.to_vec()
+    };
+    let mut runs = vec![];
+    for b in &backbones {
+        for &s in &seeds {
+            let mut r = spec.clone();
+            r.backbone = b.clone();
+            r.seed = s;
+            r.out = spec.out.join(format!("{b}-seed{s}"));
+            runs.push(r);
+        }
+    }
+    Ok(runs)
+}
+
+/// Write the scripts and submit the three jobs with `sbatch`; the first
+/// waits (afterok) for `after` if given: a later seed of a backbone waits
+/// for the first seed's extraction, then finds every feature in the cache.
+pub fn submit(scripts: &Scripts, plan: &Plan, after: Option<&str>) -> Result<Jobs> {
     scripts.write()?;
     std::fs::create_dir_all(scripts.dir.join("logs"))?;
     let sbatch = |args: &[&str], file: &str| -> Result<String> {
@@ -266,15 +302,17 @@ pub fn submit(scripts: &Scripts, plan: &Plan) -> Result<Jobs> {
         let text = String::from_utf8_lossy(&out.stdout);
         Ok(text.trim().split(';').next().unwrap_or("").to_string())
     };
+    let dep = |id: &str| format!("--dependency=afterok:{id}");
+    let first: Vec<String> = after.map(dep).into_iter().collect();
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
     let extract = if plan.extract_count() > 0 {
-        Some(sbatch(&[], "extract.sbatch")?)
+        Some(sbatch(&first, "extract.sbatch")?)
     } else {
         None
     };
-    let dep = |id: &str| format!("--dependency=afterok:{id}");
     let train = match &extract {
         Some(e) => sbatch(&[&dep(e)], "train.sbatch")?,
-        None => sbatch(&[], "train.sbatch")?,
+        None => sbatch(&first, "train.sbatch")?,
     };
     let merge = sbatch(&[&dep(&train)], "merge.sbatch")?;
     let jobs = Jobs {
