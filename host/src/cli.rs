@@ -361,8 +361,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                 name.replace('-', "_")
             );
             let run = match kind {
-                Kind::Task => format!("scivid run --task {wasm} --data sample-data"),
-                Kind::Readout => format!("scivid run --task motion --readout {wasm}"),
+                Kind::Task => format!("scivid run --task ./{wasm}"),
+                Kind::Readout => "scivid run".to_string(),
             };
             println!(
                 "created {}
@@ -564,10 +564,21 @@ next:
     }
 }
 
-/// Defaults, then the spec file, then the flags.
+/// The spec a folder carries for `scivid run` without `--config` (a plugin
+/// crate made by `scivid new` has one naming its plugin and sample data).
+pub const FOLDER_SPEC: &str = "scivid.toml";
+
+/// Defaults, then the spec file (`--config`, else `./scivid.toml` if the
+/// current folder has one), then the flags.
 fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     let config = match &args.config {
         Some(path) => RunConfig::load(path)?,
+        None if std::path::Path::new(FOLDER_SPEC).is_file() => {
+            eprintln!(
+                "using the run spec ./{FOLDER_SPEC} of this folder (--config FILE for another)"
+            );
+            RunConfig::load(std::path::Path::new(FOLDER_SPEC))?
+        }
         None => RunConfig::default(),
     };
     let mut spec = config.to_spec()?;

@@ -59,21 +59,11 @@ fn new_task_builds_tests_and_runs_from_a_temporary_directory() {
     let tests = ok(&cargo(&krate, &["test"]), "cargo test (native unit test)");
     assert!(tests.contains("test result: ok. 1 passed"), "{tests}");
 
+    // Exactly the command `scivid new` prints: the folder's scivid.toml
+    // grants the task its sample data.
     let wasm = "./target/wasm32-wasip2/release/leaf_count.wasm";
     let run = ok(
-        &scivid(
-            &krate,
-            &[
-                "run",
-                "--task",
-                wasm,
-                "--data",
-                "sample-data",
-                "--quiet",
-                "--steps",
-                "30",
-            ],
-        ),
+        &scivid(&krate, &["run", "--task", wasm, "--quiet", "--steps", "30"]),
         "scivid run",
     );
     assert!(run.contains("| leaf-count | test | accuracy"), "{run}");
@@ -114,6 +104,16 @@ fn new_readout_builds_and_trains_on_a_built_in_task() {
         "plugins check",
     );
     assert!(check.contains("all 7 checks passed"), "{check}");
+    // `scivid run` alone: the folder's spec trains it beside `linear` on motion's stand-in.
+    let run = ok(
+        &scivid(
+            &krate,
+            &["run", "--quiet", "--steps", "20", "--bootstrap", "0"],
+        ),
+        "scivid run in the crate",
+    );
+    assert!(run.contains("| motion | test | accuracy"), "{run}");
+    assert!(run.contains("mlp_probe") && run.contains("linear"), "{run}");
     let data = motion_data();
     let run = ok(
         &scivid(

@@ -1,6 +1,7 @@
 //! `scivid new task|readout NAME`: a plugin crate that builds on its own,
 //! outside any workspace: `Cargo.toml`, `src/lib.rs` (a working plugin with
-//! a native unit test), `README.md`, and the SDK this scivid speaks,
+//! a native unit test), `README.md`, `scivid.toml` (the run `scivid run`
+//! does in that folder: the plugin, and a task's sample data), and the SDK this scivid speaks,
 //! vendored under `vendor/scivid-sdk` (so the crate builds offline from the
 //! registry cache and against exactly the host's contract). A task also gets
 //! a small sample dataset in `sample-data/`.
@@ -101,7 +102,8 @@ pub fn create(kind: Kind, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     write("Cargo.toml", &cargo_toml(name, what))?;
     write("src/lib.rs", &fill(source))?;
     write("README.md", &readme(kind, name, &krate))?;
-    write(".gitignore", "/target\n")?;
+    write(".gitignore", "/target\n/scivid-out\n")?;
+    write(crate::cli::FOLDER_SPEC, &folder_spec(kind, &krate))?;
     for (rel, text) in SDK_FILES {
         write(&format!("vendor/scivid-sdk/{rel}"), text)?;
     }
@@ -129,6 +131,25 @@ pub fn create(kind: Kind, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
     Ok(root)
 }
 
+/// `scivid.toml`: what `scivid run` does in the crate's folder.
+fn folder_spec(kind: Kind, krate: &str) -> String {
+    let wasm = format!("target/wasm32-wasip2/release/{krate}.wasm");
+    let body = match kind {
+        Kind::Task => format!(
+            "[[tasks]]\nplugin = \"{wasm}\"\ndata = \"sample-data\"  # granted read-only to this task\n"
+        ),
+        Kind::Readout => format!(
+            "[[tasks]]\nplugin = \"motion\"  # a built-in task, on its synthetic stand-in\n\n\
+             [[readouts]]\nplugin = \"{wasm}\"\n\n\
+             [[readouts]]\nlabel = \"linear\"  # a baseline head to compare with\nplugin = \"linear\"\n"
+        ),
+    };
+    format!(
+        "# `scivid run` in this folder uses this run spec; flags override it\n\
+         # (`scivid run --print-config` shows the result).\n\n{body}"
+    )
+}
+
 fn cargo_toml(name: &str, what: &str) -> String {
     format!(
         "# A scivid {what} plugin: cargo build --release --target wasm32-wasip2\n\
@@ -145,7 +166,7 @@ fn readme(kind: Kind, name: &str, krate: &str) -> String {
     let (what, run, data) = match kind {
         Kind::Task => (
             "task",
-            format!("scivid run --task {wasm} --data sample-data"),
+            format!("scivid run --task {wasm}   # data: sample-data, from scivid.toml"),
             "\n`sample-data/` is a small dataset in the layout `src/lib.rs` reads\n\
              (`SPLIT/labels.csv` with `id,file,label,video`, one uint8 `.npy` video per\n\
              clip). `scivid data check {wasm} DIR` validates a dataset directory\n\
@@ -154,7 +175,7 @@ fn readme(kind: Kind, name: &str, krate: &str) -> String {
         ),
         Kind::Readout => (
             "readout",
-            format!("scivid run --task motion --readout {wasm}:hidden=64"),
+            format!("scivid run   # scivid.toml: the motion task, this readout and `linear`"),
             String::new(),
         ),
     };
