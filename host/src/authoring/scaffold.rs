@@ -175,7 +175,7 @@ fn readme(kind: Kind, name: &str, krate: &str) -> String {
         ),
         Kind::Readout => (
             "readout",
-            format!("scivid run   # scivid.toml: the motion task, this readout and `linear`"),
+            "scivid run   # scivid.toml: the motion task, this readout and `linear`".to_string(),
             String::new(),
         ),
     };
