@@ -83,6 +83,13 @@ pub enum ResultsCommand {
     Show { dir: PathBuf },
     /// Primary metrics of two runs side by side, with their differences in spec.
     Compare { a: PathBuf, b: PathBuf },
+    /// Many runs in one table per task (e.g. a sweep): a row per run, then
+    /// per backbone the mean and sd over its seeds. A folder without
+    /// results.json stands for the runs in its subfolders.
+    Table {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -477,6 +484,19 @@ next:
             println!("A: {}   {}", a.display(), ra.header().trim_end());
             println!("B: {}   {}\n", b.display(), rb.header().trim_end());
             print!("{}", crate::report::compare(&ra, &rb));
+            Ok(0)
+        }
+        Some(Command::Results(ResultsCommand::Table { dirs })) => {
+            let mut runs = vec![];
+            for dir in &dirs {
+                for run in run_dirs(dir)? {
+                    runs.push(crate::report::table::Labelled {
+                        label: run.display().to_string(),
+                        results: crate::report::RunResults::load(&run)?,
+                    });
+                }
+            }
+            print!("{}", crate::report::table::table(&runs));
             Ok(0)
         }
         Some(Command::Report { dir, out }) => {
@@ -882,6 +902,28 @@ fn tasks_table() -> Result<String> {
         ));
     }
     Ok(out)
+}
+
+/// The runs `dir` stands for: itself if it holds results.json, else its
+/// subfolders that do (a sweep's root), in name order.
+fn run_dirs(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    if dir.join("results.json").is_file() || dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("results.json").is_file())
+        .collect();
+    runs.sort();
+    if runs.is_empty() {
+        anyhow::bail!(
+            "{} holds no results.json, nor do its subfolders",
+            dir.display()
+        );
+    }
+    Ok(runs)
 }
 
 /// (files, bytes) under `dir`, recursively.

@@ -83,3 +83,53 @@ fn report_renders_in_headless_chromium_with_its_plots_drawn() {
     assert!(count([0x1f, 0x77, 0xb4]) > 2000, "no readout bars drawn");
     assert!(count([0xd6, 0x27, 0x28]) > 500, "second head not drawn");
 }
+
+/// `scivid results table` over a sweep's folder: a row per run, and the
+/// mean and sample sd over the seeds of a backbone.
+#[test]
+fn results_table_lists_runs_and_aggregates_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    let mut flat = vec![];
+    for seed in [0, 1] {
+        let out = sweep.join(format!("pixel8-seed{seed}"));
+        let mut spec = crate::common::quick_spec(&out, &["flat=linear:pool=flatten"], 30);
+        spec.seed = seed;
+        spec.bootstrap = 0;
+        let r = scivid::pipeline::run(&spec).unwrap();
+        flat.push(r.tasks[0].heads[0].scores["test"]["accuracy"]);
+    }
+    let (code, out, err) =
+        crate::common::scivid(&["results", "table", sweep.to_str().unwrap()], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("## motion: accuracy ↑ on `test`"), "{out}");
+    assert_eq!(
+        out.matches("| pixel8 |").count(),
+        3,
+        "two runs and their mean:\n{out}"
+    );
+    let mean = (flat[0] + flat[1]) / 2.0;
+    let sd = (flat[0] - flat[1]).abs() / 2f64.sqrt();
+    let row = out.lines().find(|l| l.contains("mean ± sd")).unwrap();
+    assert!(row.contains("2 seeds"), "{row}");
+    assert!(
+        row.contains(&format!("{mean:.4} ± ")),
+        "{row} (mean {mean})"
+    );
+    if sd >= 1e-2 {
+        assert!(
+            row.ends_with(&format!("{mean:.4} ± {sd:.4} |")),
+            "{row} (sd {sd})"
+        );
+    }
+    let (code, _, err) = crate::common::scivid(
+        &[
+            "results",
+            "table",
+            dir.path().join("nothing").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("nothing"), "{err}");
+}

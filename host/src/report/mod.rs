@@ -4,6 +4,7 @@
 //! never leaves a half-written file that looks complete.
 
 pub mod html;
+pub mod table;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
