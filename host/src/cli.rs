@@ -244,8 +244,11 @@ pub struct BudgetArgs {
     /// Host tensor ops per call into a plugin.
     #[arg(long)]
     pub budget_ops: Option<u64>,
+    /// Estimated FLOPs of host tensor ops per call into a plugin.
+    #[arg(long)]
+    pub budget_flops: Option<u64>,
     /// Budgets for one plugin: NAME:key=value,... with NAME a task or head
-    /// label and keys fuel, wall_ms, memory, tensor_bytes, ops (repeatable).
+    /// label and keys fuel, wall_ms, memory, tensor_bytes, ops, flops (repeatable).
     #[arg(long = "budget-for", value_name = "NAME:KEY=VALUE,...")]
     pub budget_for: Vec<String>,
 }
@@ -259,6 +262,7 @@ impl BudgetArgs {
             ("memory", self.budget_memory.map(|m| m as u64)),
             ("tensor_bytes", self.budget_tensor_bytes),
             ("ops", self.budget_ops),
+            ("flops", self.budget_flops),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))

@@ -79,6 +79,7 @@ pub struct BudgetKeys {
     pub memory: Option<u64>,
     pub tensor_bytes: Option<u64>,
     pub ops: Option<u64>,
+    pub flops: Option<u64>,
 }
 
 impl BudgetKeys {
@@ -89,6 +90,7 @@ impl BudgetKeys {
             ("memory", self.memory),
             ("tensor_bytes", self.tensor_bytes),
             ("ops", self.ops),
+            ("flops", self.flops),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
@@ -102,6 +104,7 @@ impl BudgetKeys {
             memory: Some(b.memory_bytes as u64),
             tensor_bytes: Some(b.tensor_bytes),
             ops: Some(b.ops_per_call),
+            flops: Some(b.flops_per_call),
         }
     }
 }

@@ -221,6 +221,13 @@ fn hostile_plugin_suite() {
             |_| {},
         ),
         readout_attack(
+            "one huge host op (a 17 GFLOP matmul; budget lowered to 1 GFLOP)",
+            "flop-bomb",
+            "host-op FLOPs per call, estimated and charged before the op runs",
+            &["flop-bomb", "host-flop budget", "--budget-flops"],
+            |b| b.flops_per_call = 1_000_000_000,
+        ),
+        readout_attack(
             "deep recursion",
             "deep-recursion",
             "stack bounds: the shadow stack in linear memory, or the 1 MiB Wasm stack",

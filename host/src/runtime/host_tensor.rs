@@ -34,24 +34,43 @@ pub struct BudgetExceeded {
     pub detail: String,
 }
 
-/// Live bytes and per-call op counts of one plugin.
+/// Live bytes, and per-call op counts and FLOPs, of one plugin. Fuel cannot
+/// interrupt a host op, so an op's cost is estimated and charged before it
+/// runs: one huge matmul is refused, not waited for.
 #[derive(Debug)]
 pub struct TensorBudget {
     pub live_bytes: u64,
     pub max_bytes: u64,
     pub ops_this_call: u64,
     pub max_ops_per_call: u64,
+    pub flops_this_call: u64,
+    pub max_flops_per_call: u64,
 }
 
 impl TensorBudget {
-    pub fn new(max_bytes: u64, max_ops_per_call: u64) -> Self {
+    pub fn new(max_bytes: u64, max_ops_per_call: u64, max_flops_per_call: u64) -> Self {
         TensorBudget {
             live_bytes: 0,
             max_bytes,
             ops_this_call: 0,
             max_ops_per_call,
+            flops_this_call: 0,
+            max_flops_per_call,
         }
     }
+}
+
+/// Floating-point operations of a batched matmul of these shapes (leading
+/// dims broadcast): 2 * batch * M * N * K, saturating.
+fn matmul_flops(a: &[usize], b: &[usize]) -> u64 {
+    if a.len() < 2 || b.len() < 2 {
+        return 0; // refused by the op itself
+    }
+    let (m, k, n) = (a[a.len() - 2], a[a.len() - 1], b[b.len() - 1]);
+    let batch = |s: &[usize]| s[..s.len() - 2].iter().map(|&d| d as u64).product::<u64>();
+    [batch(a).max(batch(b)), m as u64, n as u64, k as u64]
+        .iter()
+        .fold(2u64, |acc, &d| acc.saturating_mul(d))
 }
 
 type Handle = Resource<TensorRes>;
@@ -72,6 +91,24 @@ impl PluginState {
                 detail: format!(
                     "more than {} tensor ops in one call (raise it with --budget-ops, or --budget-for NAME:ops=N)",
                     self.budget.max_ops_per_call
+                ),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Charge `flops` (an estimate made before running `what`) against the
+    /// per-call budget.
+    fn charge(&mut self, what: &str, flops: u64) -> wasmtime::Result<()> {
+        let b = &mut self.budget;
+        b.flops_this_call = b.flops_this_call.saturating_add(flops);
+        if b.flops_this_call > b.max_flops_per_call {
+            return Err(wasmtime::Error::new(BudgetExceeded {
+                budget: "host-flop",
+                detail: format!(
+                    "{what} of about {flops} FLOP would bring this call to {} FLOP, over {} \
+                     (raise it with --budget-flops, or --budget-for NAME:flops=N)",
+                    b.flops_this_call, b.max_flops_per_call
                 ),
             }));
         }
@@ -143,6 +180,7 @@ impl PluginState {
     fn unary(&mut self, h: Handle, op: UnaryOp) -> wasmtime::Result<Handle> {
         self.tick()?;
         let a = self.get(&h)?;
+        self.charge("a unary op", a.numel() as u64)?;
         let ops = self.ops();
         ops.check_result("unary", a.shape()).map_err(|e| {
             wasmtime::Error::new(BudgetExceeded {
@@ -157,6 +195,7 @@ impl PluginState {
     fn binary(&mut self, a: Handle, b: Handle, op: BinaryOp) -> OpResult {
         self.tick()?;
         let (x, y) = (self.get(&a)?, self.get(&b)?);
+        self.charge("a binary op", x.numel().max(y.numel()) as u64)?;
         let r = self.ops().binary(op, &x, &y);
         self.finish(r)
     }
@@ -168,6 +207,8 @@ impl PluginState {
     ) -> OpResult {
         self.tick()?;
         let a = self.get(&h)?;
+        // Reductions, norms, softmax: a few passes over the input.
+        self.charge("an op", 8 * a.numel() as u64)?;
         let r = f(&self.ops(), &a);
         self.finish(r)
     }
@@ -180,6 +221,7 @@ impl PluginState {
     ) -> OpResult {
         self.tick()?;
         let (a, b) = (self.get(&h)?, self.get(&o)?);
+        self.charge("an op", 8 * (a.numel() + b.numel()) as u64)?;
         let r = f(&self.ops(), &a, &b);
         self.finish(r)
     }
@@ -270,6 +312,8 @@ impl HostTensor for PluginState {
         self.put(t)
     }
     fn matmul(&mut self, a: Handle, b: Handle) -> OpResult {
+        let flops = matmul_flops(self.get(&a)?.shape(), self.get(&b)?.shape());
+        self.charge("a matmul", flops)?;
         self.with2(a, b, |o, x, y| o.matmul(x, y))
     }
 

@@ -93,6 +93,7 @@ impl Guarded {
             .max(1);
         self.store.set_epoch_deadline(ticks);
         self.store.data_mut().budget.ops_this_call = 0;
+        self.store.data_mut().budget.flops_this_call = 0;
         match f(&mut self.store) {
             Ok(r) => Ok(r),
             Err(e) => {

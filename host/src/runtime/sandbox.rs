@@ -33,6 +33,16 @@ pub struct Budgets {
     pub tensor_bytes: u64,
     /// Host tensor ops per call into the plugin.
     pub ops_per_call: u64,
+    /// Estimated floating-point operations of host ops per call (charged
+    /// before each op runs, since fuel cannot stop one).
+    #[serde(default = "default_flops")]
+    pub flops_per_call: u64,
+}
+
+/// 2e13: about a minute of this CPU's peak, far above what the built-in
+/// heads need per call at SciVid's full protocol (~3e11).
+fn default_flops() -> u64 {
+    20_000_000_000_000
 }
 
 impl Default for Budgets {
@@ -43,6 +53,7 @@ impl Default for Budgets {
             memory_bytes: 512 << 20,
             tensor_bytes: 8 << 30,
             ops_per_call: 1_000_000,
+            flops_per_call: default_flops(),
         }
     }
 }
@@ -62,8 +73,9 @@ impl Budgets {
                 "memory" => b.memory_bytes = n as usize,
                 "tensor_bytes" => b.tensor_bytes = n,
                 "ops" => b.ops_per_call = n,
+                "flops" => b.flops_per_call = n,
                 other => anyhow::bail!(
-                    "unknown budget `{other}` (known: fuel, wall_ms, memory, tensor_bytes, ops)"
+                    "unknown budget `{other}` (known: fuel, wall_ms, memory, tensor_bytes, ops, flops)"
                 ),
             }
         }
@@ -160,7 +172,11 @@ impl PluginState {
             wasi: b.build(),
             table: ResourceTable::new(),
             limits,
-            budget: TensorBudget::new(budgets.tensor_bytes, budgets.ops_per_call),
+            budget: TensorBudget::new(
+                budgets.tensor_bytes,
+                budgets.ops_per_call,
+                budgets.flops_per_call,
+            ),
             params: ParamStore::new(seed),
             device,
             rng: rand::rngs::StdRng::seed_from_u64(seed ^ 0xd0_0d),
