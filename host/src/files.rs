@@ -29,8 +29,16 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         std::process::id(),
         rand::random::<u64>()
     ));
-    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot rename into {}", path.display()))?;
-    Ok(())
+    // A failed write (a full disk) leaves neither a partial file under the
+    // final name nor a stray temporary one.
+    let written = std::fs::write(&tmp, data)
+        .with_context(|| format!("cannot write {}", path.display()))
+        .and_then(|_| {
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("cannot rename into {}", path.display()))
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

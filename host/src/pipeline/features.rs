@@ -60,6 +60,7 @@ pub fn extract(
 
     let mut out: Vec<Option<Vec<f32>>> = vec![None; clips.len()];
     let (mut computed, mut cached) = (0, 0);
+    let mut writable = true;
     for (b, batch) in clips.chunks(BATCH).enumerate() {
         // Each clip file is read once: hashed for the cache key and, on a
         // miss, decoded from the same bytes.
@@ -111,13 +112,18 @@ pub fn extract(
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             for (k, (i, _, key)) in missing.iter().enumerate() {
                 let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
-                if let (Some(cache), Some(key)) = (cache, key) {
-                    cache.put(key, &v).with_context(|| {
-                        format!(
-                            "cannot write the feature cache in {}",
-                            cache.dir().display()
+                if let (Some(c), Some(key), true) = (cache, key, writable)
+                    && let Err(e) = c.put(key, &v)
+                {
+                    // The cache only saves time: a full or read-only disk
+                    // must not stop the run. Warn once and go on without it.
+                    bar.suspend(|| {
+                        eprintln!(
+                            "warning: cannot write the feature cache in {} ({e:#}); going on without caching",
+                            c.dir().display()
                         )
-                    })?;
+                    });
+                    writable = false;
                 }
                 out[*i] = Some(v);
                 computed += 1;
