@@ -6,6 +6,7 @@ mod cluster;
 mod common;
 mod contract;
 mod faults;
+mod fuzz;
 mod native;
 mod ops;
 mod readouts;
