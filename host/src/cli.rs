@@ -201,6 +201,9 @@ pub struct RunArgs {
     /// Override the tasks' peak learning rate.
     #[arg(long)]
     pub learning_rate: Option<f32>,
+    /// Score the heads on the minival set every N steps (0: never) [default: steps / 40].
+    #[arg(long)]
+    pub eval_every: Option<u32>,
     /// Smoke run: every schedule (steps, warmup) divided by 10.
     #[arg(long)]
     pub quick: bool,
@@ -647,6 +650,7 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     spec.protocol.steps = args.steps.or(spec.protocol.steps);
     spec.protocol.batch_size = args.batch_size.or(spec.protocol.batch_size);
     spec.protocol.learning_rate = args.learning_rate.or(spec.protocol.learning_rate);
+    spec.protocol.eval_every = args.eval_every.or(spec.protocol.eval_every);
     spec.quick |= args.quick;
     if let Some(n) = args.bootstrap {
         spec.bootstrap = n;
@@ -857,7 +861,7 @@ fn print_config(spec: &RunSpec) -> Result<String> {
         spec.protocol.apply(&mut p, spec.quick);
         out.push_str(&format!(
             "# task `{}` runs with: steps = {}, batch_size = {}, learning_rate = {}, warmup_steps = {}, \
-             final_learning_rate = {}, weight_decay = {}, clip_norm = {}\n",
+             final_learning_rate = {}, weight_decay = {}, clip_norm = {}, eval_every = {}\n",
             task.info.name,
             p.steps,
             p.batch_size,
@@ -865,7 +869,8 @@ fn print_config(spec: &RunSpec) -> Result<String> {
             p.warmup_steps,
             p.final_learning_rate,
             p.weight_decay,
-            p.clip_norm.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+            p.clip_norm.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
+            spec.protocol.eval_every(p.steps)
         ));
     }
     Ok(out)

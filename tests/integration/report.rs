@@ -29,9 +29,11 @@ fn report_renders_in_headless_chromium_with_its_plots_drawn() {
     );
     assert_eq!(
         html.matches("<svg").count(),
-        3,
-        "two score plots (val, test) and the training curves"
+        4,
+        "two score plots (val, test), the training loss and the minival curves"
     );
+    assert_eq!(html.matches("<figure class=\"eval\">").count(), 1);
+    assert!(html.contains("on the minival set (<b>val</b>)"));
 
     assert!(
         std::path::Path::new(CHROMIUM).exists(),

@@ -136,3 +136,38 @@ fn bootstrap_intervals_bracket_the_estimate_and_match_the_binomial_width() {
         );
     }
 }
+
+/// SciVid's cadence: heads are scored on the minival set during training;
+/// the last point is the final model, so it equals the final val score.
+#[test]
+fn heads_are_scored_on_minival_during_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = quick_spec(
+        dir.path(),
+        &[
+            "flat=linear:pool=flatten",
+            "attn=attention:width=16,heads=2",
+        ],
+        40,
+    );
+    spec.protocol.eval_every = Some(10);
+    spec.bootstrap = 0;
+    let r = pipeline::run(&spec).unwrap();
+    let task = &r.tasks[0];
+    assert_eq!(task.protocol["eval_every"], 10);
+    assert_eq!(task.protocol["minival"]["split"], "val");
+    assert_eq!(task.protocol["minival"]["clips"], 64);
+    for h in &task.heads {
+        let steps: Vec<u32> = h.eval_curve.iter().map(|p| p.0).collect();
+        assert_eq!(steps, [10, 20, 30, 40], "{}", h.head);
+        let last = h.eval_curve.last().unwrap().1;
+        assert_eq!(last, h.scores["val"]["accuracy"], "{}", h.head);
+    }
+    // 0 turns it off.
+    let mut off = quick_spec(&dir.path().join("off"), &["flat=linear:pool=flatten"], 20);
+    off.protocol.eval_every = Some(0);
+    off.bootstrap = 0;
+    let r = pipeline::run(&off).unwrap();
+    assert!(r.tasks[0].heads[0].eval_curve.is_empty());
+    assert!(r.tasks[0].protocol["eval_every"].is_null());
+}

@@ -28,6 +28,8 @@ pub struct HeadState {
     pub error: Option<String>,
     pub final_train_loss: Option<f64>,
     pub loss_curve: Vec<(u32, f64)>,
+    #[serde(default)]
+    pub eval_curve: Vec<(u32, f64)>,
     pub steps: u32,
     pub adam_steps: u64,
 }

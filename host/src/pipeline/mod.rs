@@ -133,6 +133,21 @@ pub struct ProtocolOverrides {
     pub final_learning_rate: Option<f32>,
     pub weight_decay: Option<f32>,
     pub clip_norm: Option<f32>,
+    /// Score every head on the minival set every this many steps (SciVid:
+    /// 1000 of 40000); default steps / 40; 0: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_every: Option<u32>,
+    /// Clips of the first evaluation split in the minival set (SciVid: 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minival: Option<usize>,
+}
+
+impl ProtocolOverrides {
+    /// The evaluation cadence for a schedule of `steps`: `eval_every`, or
+    /// SciVid's 40 evaluations per run; 0 means never.
+    pub fn eval_every(&self, steps: u32) -> u32 {
+        self.eval_every.unwrap_or(steps.div_ceil(40).max(1))
+    }
 }
 
 impl ProtocolOverrides {
@@ -711,6 +726,22 @@ fn run_task(
         split_data.push((split.clone(), clips, feats, targets));
     }
     let (_, _, train_feats, train_targets) = &split_data[0];
+    // The minival set: the first clips of the first evaluation split.
+    let every = spec.protocol.eval_every(protocol.steps);
+    let minival = split_data
+        .get(1)
+        .filter(|_| every > 0)
+        .map(|(split, clips, feats, targets)| {
+            let rows: Vec<usize> =
+                (0..clips.len().min(spec.protocol.minival.unwrap_or(4096))).collect();
+            trainer::Minival {
+                split: split.clone(),
+                feats: feats.select_rows(&rows),
+                targets: targets.select_rows(&rows),
+                every,
+                metric: info.primary_metric.clone(),
+            }
+        });
 
     let feature_spec = FeatureSpec {
         time: fshape.time as u32,
@@ -730,6 +761,7 @@ fn run_task(
         &protocol,
         train_feats,
         train_targets,
+        minival.as_ref(),
         &checkpoints,
         head_offset,
     )?;
@@ -847,6 +879,8 @@ fn run_task(
             "steps": protocol.steps, "batch_size": protocol.batch_size, "learning_rate": protocol.learning_rate,
             "warmup_steps": protocol.warmup_steps, "final_learning_rate": protocol.final_learning_rate,
             "weight_decay": protocol.weight_decay, "clip_norm": protocol.clip_norm,
+            "eval_every": minival.as_ref().map(|m| m.every),
+            "minival": minival.as_ref().map(|m| serde_json::json!({"split": m.split, "clips": m.feats.rows()})),
         }),
         error: None,
         features: serde_json::json!({"computed": features_computed, "cached": features_cached}),

@@ -16,6 +16,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
+/// The minival set heads are scored on during training.
+pub struct Minival {
+    pub split: String,
+    pub feats: Inputs,
+    pub targets: DynTensor,
+    /// Every this many steps (and at the last).
+    pub every: u32,
+    /// The metric recorded in each head's eval curve.
+    pub metric: String,
+}
+
 pub struct TrainedHead {
     pub plugin: Option<ReadoutPlugin>,
     pub result: HeadResult,
@@ -76,6 +87,7 @@ pub fn train(
     protocol: &Protocol,
     feats: &Inputs,
     targets: &DynTensor,
+    minival: Option<&Minival>,
     checkpoints: &Checkpoints,
     head_offset: usize,
 ) -> Result<(Vec<TrainedHead>, Option<u32>)> {
@@ -93,6 +105,7 @@ pub fn train(
             ci: Default::default(),
             final_train_loss: None,
             loss_curve: vec![],
+            eval_curve: vec![],
             steps: 0,
             scores: Default::default(),
         };
@@ -246,12 +259,48 @@ pub fn train(
         bar.set_message(shown.join("  "));
         bar.inc(1);
         let done = step + 1;
+        if let Some(m) = minival
+            && (done % m.every == 0 || done == protocol.steps)
+        {
+            evaluate_minival(task, &mut trained, m, protocol.batch_size as usize, done)?;
+        }
         if spec.checkpoint_every > 0 && done % spec.checkpoint_every == 0 && done < protocol.steps {
             save(checkpoints, &trained, done, &sampler)?;
         }
     }
     bar.finish_and_clear();
     Ok((trained, resumed_from))
+}
+
+/// Score every active head on the minival set; a trap in the task fails the
+/// task, a head's own failure fails that head.
+fn evaluate_minival(
+    task: &mut TaskPlugin,
+    trained: &mut [TrainedHead],
+    m: &Minival,
+    batch: usize,
+    step: u32,
+) -> Result<()> {
+    for h in trained.iter_mut().filter(|h| h.plugin.is_some()) {
+        let preds = match predict(h, &m.feats, batch) {
+            Ok(p) => p,
+            Err(e) => {
+                fail(h, e);
+                continue;
+            }
+        };
+        let chunks = super::chunk_rows(&m.targets, batch);
+        match task.evaluate(&m.split, preds.iter().zip(chunks.iter())) {
+            Ok(scores) => {
+                if let Some(s) = scores.iter().find(|s| s.name == m.metric) {
+                    h.result.eval_curve.push((step, s.value));
+                }
+            }
+            Err(e) if e.trapped => return Err(e.into()),
+            Err(e) => fail(h, e),
+        }
+    }
+    Ok(())
 }
 
 fn save(
@@ -269,6 +318,7 @@ fn save(
             error: h.result.error.clone(),
             final_train_loss: h.result.final_train_loss,
             loss_curve: h.result.loss_curve.clone(),
+            eval_curve: h.result.eval_curve.clone(),
             steps: h.result.steps,
             adam_steps,
         });
@@ -310,6 +360,7 @@ fn restore(trained: &mut [TrainedHead], state: &State, tensors: Tensors) -> Resu
         h.result.error = s.error.clone();
         h.result.final_train_loss = s.final_train_loss;
         h.result.loss_curve = s.loss_curve.clone();
+        h.result.eval_curve = s.eval_curve.clone();
         h.result.steps = s.steps;
         if s.error.is_some() {
             h.plugin = None;

@@ -61,8 +61,18 @@ pub fn render(r: &RunResults) -> String {
         let _ = write!(
             h,
             "<figure>{}<figcaption>training loss per head</figcaption></figure>",
-            loss_curves(t)
+            curves(t, |hd| &hd.loss_curve)
         );
+        if t.heads.iter().any(|hd| !hd.eval_curve.is_empty()) {
+            let minival = t.protocol["minival"]["split"].as_str().unwrap_or("minival");
+            let _ = write!(
+                h,
+                "<figure class=\"eval\">{}<figcaption>{} on the minival set (<b>{}</b>) during training, per head</figcaption></figure>",
+                curves(t, |hd| &hd.eval_curve),
+                esc(&t.primary_metric),
+                esc(minival)
+            );
+        }
         h.push_str("</div>");
         h.push_str(&table(t));
         for hd in t.heads.iter().filter(|hd| hd.error.is_some()) {
@@ -158,16 +168,20 @@ fn score_bars(t: &TaskResult, split: &str) -> String {
     s
 }
 
-fn loss_curves(t: &TaskResult) -> String {
+/// One line per head of `series(head)`: (step, value), from 0 (or the
+/// lowest value, if negative) to the highest.
+fn curves(t: &TaskResult, series: impl Fn(&super::HeadResult) -> &Vec<(u32, f64)>) -> String {
     let (w, hgt, left, bottom, top) = (420.0, 260.0, 50.0, 30.0, 12.0);
     let points: Vec<&(u32, f64)> = t
         .heads
         .iter()
-        .flat_map(|h| h.loss_curve.iter())
+        .flat_map(|h| series(h).iter())
         .filter(|p| p.1.is_finite())
         .collect();
     let max_step = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
-    let max_loss = points.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1e-9) * 1.05;
+    let min_loss = points.iter().map(|p| p.1).fold(0.0f64, f64::min);
+    let max_loss =
+        (points.iter().map(|p| p.1).fold(0.0f64, f64::max) - min_loss).max(1e-9) * 1.05 + min_loss;
     let (pw, ph) = (w - left - 10.0, hgt - bottom - top);
     let mut s = format!("<svg width=\"{w}\" height=\"{hgt}\" role=\"img\">");
     let _ = write!(
@@ -176,7 +190,7 @@ fn loss_curves(t: &TaskResult) -> String {
     );
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max_loss:.2}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">step {max_step}</text>",
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max_loss:.2}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{min_loss:.2}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">step {max_step}</text>",
         left - 4.0,
         top + 10.0,
         left - 4.0,
@@ -185,15 +199,14 @@ fn loss_curves(t: &TaskResult) -> String {
         hgt - 8.0
     );
     for (i, hd) in t.heads.iter().enumerate() {
-        let pts: Vec<String> = hd
-            .loss_curve
+        let pts: Vec<String> = series(hd)
             .iter()
             .filter(|p| p.1.is_finite())
             .map(|(st, l)| {
                 format!(
                     "{:.1},{:.1}",
                     left + pw * *st as f64 / max_step,
-                    top + ph * (1.0 - l / max_loss)
+                    top + ph * (1.0 - (l - min_loss) / (max_loss - min_loss))
                 )
             })
             .collect();

@@ -112,6 +112,9 @@ pub struct HeadResult {
     /// (step, training loss), sampled to at most ~200 points.
     #[serde(default)]
     pub loss_curve: Vec<(u32, f64)>,
+    /// (step, the task's primary metric on the minival set) during training.
+    #[serde(default)]
+    pub eval_curve: Vec<(u32, f64)>,
     pub steps: u32,
     /// Split -> scores.
     pub scores: BTreeMap<String, Scores>,
