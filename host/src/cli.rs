@@ -213,6 +213,9 @@ pub struct RunArgs {
     /// Save a training checkpoint every N steps (0: never) [default: 500].
     #[arg(long)]
     pub checkpoint_every: Option<u32>,
+    /// Skip up to N unreadable clips per task (each one recorded in the results) instead of failing.
+    #[arg(long)]
+    pub skip_bad: Option<usize>,
     /// Run only shard I of the N shards of `scivid plan` (a cluster job).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -660,6 +663,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     }
     if let Some(n) = args.shard_clips {
         spec.shard_clips = n;
+    }
+    if let Some(n) = args.skip_bad {
+        spec.skip_bad = n;
     }
     spec.budgets = spec.budgets.with_overrides(&args.budgets.overrides())?;
     for item in &args.budgets.budget_for {

@@ -38,6 +38,8 @@ pub struct RunConfig {
     /// Clips per feature-extraction shard of a cluster run (rounded up to
     /// a multiple of 16).
     pub shard_clips: Option<usize>,
+    /// Unreadable clips a task may skip (recorded in its results) before it fails.
+    pub skip_bad: Option<usize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -204,6 +206,9 @@ impl RunConfig {
         if let Some(n) = self.shard_clips {
             spec.shard_clips = n;
         }
+        if let Some(n) = self.skip_bad {
+            spec.skip_bad = n;
+        }
         if !self.tasks.is_empty() {
             spec.tasks = self
                 .tasks
@@ -273,6 +278,7 @@ impl RunConfig {
             bootstrap: Some(spec.bootstrap),
             checkpoint_every: Some(spec.checkpoint_every),
             shard_clips: Some(spec.shard_clips),
+            skip_bad: Some(spec.skip_bad),
             tasks: spec
                 .tasks
                 .iter()

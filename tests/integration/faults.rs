@@ -190,3 +190,53 @@ fn full_cache_disk_warns_and_the_run_goes_on() {
     );
     assert!(out.join("results.json").exists());
 }
+
+/// `--skip-bad N`: up to N unreadable clips are left out, each named in the
+/// results with why; one more and the task fails as without it.
+#[test]
+fn skip_bad_leaves_out_counted_unreadable_clips() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = damaged_copy(dir.path());
+    let truncate = |rel: &str| {
+        let p = data.join(rel);
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    };
+    truncate("train/clip_00003.npy");
+    truncate("test/clip_00001.npy");
+    let spec_with = |skip: usize, out: &str| {
+        let mut spec = quick_spec(&dir.path().join(out), &["flat=linear:pool=flatten"], 5);
+        spec.data = Some(data.clone());
+        spec.skip_bad = skip;
+        spec.bootstrap = 0;
+        spec
+    };
+    let r = pipeline::run(&spec_with(2, "two")).unwrap();
+    let t = &r.tasks[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    let skipped: Vec<(&str, &str)> = t
+        .skipped
+        .iter()
+        .map(|s| (s.split.as_str(), s.clip.as_str()))
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        t.skipped
+            .iter()
+            .all(|s| s.error.contains("truncated or corrupt"))
+    );
+    assert_eq!(
+        t.features["computed"].as_u64().unwrap() + t.features["cached"].as_u64().unwrap(),
+        86,
+        "88 clips, 2 skipped"
+    );
+    let md = std::fs::read_to_string(dir.path().join("two/results.md")).unwrap();
+    assert!(md.contains("Skipped 2 unreadable clip(s)"), "{md}");
+
+    let r = pipeline::run(&spec_with(1, "one")).unwrap();
+    let e = r.tasks[0].error.as_deref().unwrap();
+    assert!(
+        e.contains("test/clip_00001.npy") && e.contains("--skip-bad"),
+        "the second bad clip is over the budget of one: {e}"
+    );
+}

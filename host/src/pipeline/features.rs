@@ -7,7 +7,7 @@ use crate::cache::{FeatureCache, Lookup};
 use crate::data::clips;
 use crate::runtime::bindings::{ClipSpec, InputSpec};
 use crate::tensor::DynTensor;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::{Device, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
@@ -18,9 +18,33 @@ pub const BATCH: usize = 16;
 
 /// Features of one split and how they were obtained.
 pub struct Extracted {
+    /// Features of the kept clips, in order.
     pub features: DynTensor,
     pub computed: usize,
     pub cached: usize,
+    /// Indices (into the clips given) of the clips that have features.
+    pub kept: Vec<usize>,
+    /// Clips skipped as unreadable: (index, why).
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Skip clip `i` for `why` if the budget allows, else fail naming it.
+fn skip_or_fail(
+    skip_left: &mut usize,
+    skipped: &mut Vec<(usize, String)>,
+    i: usize,
+    clip: &ClipSpec,
+    why: anyhow::Error,
+) -> Result<()> {
+    if *skip_left == 0 {
+        return Err(why.context(format!(
+            "clip `{}` (--skip-bad N skips up to N unreadable clips, counted in the results)",
+            clip.id
+        )));
+    }
+    *skip_left -= 1;
+    skipped.push((i, format!("{why:#}")));
+    Ok(())
 }
 
 pub fn extract(
@@ -31,6 +55,7 @@ pub fn extract(
     input: &InputSpec,
     split: &str,
     progress: bool,
+    skip_left: &mut usize,
 ) -> Result<Extracted> {
     let device = Device::flex();
     let (t, h, w) = (
@@ -61,13 +86,20 @@ pub fn extract(
     let mut out: Vec<Option<Vec<f32>>> = vec![None; clips.len()];
     let (mut computed, mut cached) = (0, 0);
     let mut writable = true;
+    let mut skipped = vec![];
     for (b, batch) in clips.chunks(BATCH).enumerate() {
         // Each clip file is read once: hashed for the cache key and, on a
         // miss, decoded from the same bytes.
         let mut missing = vec![];
         for (j, clip) in batch.iter().enumerate() {
             let i = b * BATCH + j;
-            let bytes = clips::read(root, clip, input)?;
+            let bytes = match clips::read(root, clip, input) {
+                Ok(b) => b,
+                Err(e) => {
+                    skip_or_fail(skip_left, &mut skipped, i, clip, e)?;
+                    continue;
+                }
+            };
             let mut key = None;
             if let Some(cache) = cache {
                 let k = FeatureCache::key(
@@ -93,16 +125,19 @@ pub fn extract(
             }
             missing.push((i, bytes, key));
         }
-        if !missing.is_empty() {
-            let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
-            for (i, bytes, _) in &missing {
-                let clip = &clips[*i];
-                data.extend(
-                    bytes
-                        .decode(clip, input)
-                        .with_context(|| format!("clip `{}`", clip.id))?,
-                );
+        let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
+        let mut decoded = vec![];
+        for (i, bytes, key) in missing {
+            match bytes.decode(&clips[i], input) {
+                Ok(frames) => {
+                    data.extend(frames);
+                    decoded.push((i, bytes, key));
+                }
+                Err(e) => skip_or_fail(skip_left, &mut skipped, i, &clips[i], e)?,
             }
+        }
+        let missing = decoded;
+        if !missing.is_empty() {
             let video =
                 Tensor::<5>::from_data(TensorData::new(data, [missing.len(), t, h, w, 3]), &device);
             let feats = backbone.forward(video)?;
@@ -139,12 +174,10 @@ pub fn extract(
             start.elapsed().as_secs_f64()
         );
     }
-    let flat: Vec<f32> = out
-        .into_iter()
-        .flat_map(|v| v.expect("every clip filled"))
-        .collect();
+    let kept: Vec<usize> = (0..clips.len()).filter(|&i| out[i].is_some()).collect();
+    let flat: Vec<f32> = out.into_iter().flatten().flatten().collect();
     let all = Tensor::<4>::from_data(
-        TensorData::new(flat, [clips.len(), shape.time, shape.tokens(), shape.dim]),
+        TensorData::new(flat, [kept.len(), shape.time, shape.tokens(), shape.dim]),
         &crate::tensor::default_device(),
     );
     // Features are constants for the readouts: autodiff-enabled, no grad.
@@ -152,5 +185,7 @@ pub fn extract(
         features: DynTensor::from_burn(all),
         computed,
         cached,
+        kept,
+        skipped,
     })
 }

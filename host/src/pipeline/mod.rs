@@ -215,6 +215,9 @@ pub struct RunSpec {
     pub cache_dir: Option<PathBuf>,
     /// Clips per feature-extraction shard of a cluster run (`scivid plan`).
     pub shard_clips: usize,
+    /// Unreadable clips a task may skip (each recorded in its results)
+    /// before it fails.
+    pub skip_bad: usize,
     /// Show progress bars.
     pub progress: bool,
 }
@@ -245,6 +248,7 @@ impl RunSpec {
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
             shard_clips: 4096,
+            skip_bad: 0,
             progress: true,
         }
     }
@@ -477,6 +481,7 @@ impl Prepared {
             &plugin.info.input,
             split,
             spec.progress,
+            &mut spec.skip_bad.clone(),
         )
         .with_context(|| format!("extracting features of split `{split}`"))?;
         Ok((got.computed, got.cached))
@@ -621,6 +626,7 @@ fn fingerprint(
         "protocol": spec.protocol,
         "quick": spec.quick,
         "seed": spec.seed,
+        "skip_bad": spec.skip_bad,
     });
     crate::files::sha256_hex(what.to_string().as_bytes())
 }
@@ -642,6 +648,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         error: Some(error),
         features: serde_json::Value::Null,
         splits: vec![],
+        skipped: vec![],
         control: BTreeMap::new(),
         control_ci: BTreeMap::new(),
         heads: vec![],
@@ -706,6 +713,8 @@ fn run_task(
         .map(|d| crate::cache::FeatureCache::new(d.join("features")));
     let (mut features_computed, mut features_cached) = (0, 0);
     let mut split_data = vec![];
+    let mut skip_left = spec.skip_bad;
+    let mut skipped = vec![];
     for split in &splits {
         let clips = task.index(split)?;
         let got = features::extract(
@@ -716,10 +725,26 @@ fn run_task(
             &input,
             split,
             spec.progress,
+            &mut skip_left,
         )
         .with_context(|| format!("extracting features of split `{split}`"))?;
         features_computed += got.computed;
         features_cached += got.cached;
+        for (i, why) in &got.skipped {
+            eprintln!(
+                "warning: skipped clip `{}` of split `{split}`: {why}",
+                clips[*i].id
+            );
+            skipped.push(crate::report::SkippedClip {
+                split: split.clone(),
+                clip: clips[*i].id.clone(),
+                error: why.clone(),
+            });
+        }
+        let clips: Vec<ClipSpec> = got.kept.iter().map(|&i| clips[i].clone()).collect();
+        if clips.is_empty() {
+            bail!("split `{split}`: every clip was skipped as unreadable");
+        }
         let feats = inputs::Inputs::new(got.features, &clips)
             .with_context(|| format!("extras of split `{split}`"))?;
         let targets = targets_tensor(&task, &clips)?;
@@ -885,6 +910,7 @@ fn run_task(
         error: None,
         features: serde_json::json!({"computed": features_computed, "cached": features_cached}),
         splits: splits[1..].to_vec(),
+        skipped,
         control,
         control_ci,
         heads: head_results,

@@ -90,12 +90,23 @@ pub struct TaskResult {
     pub features: serde_json::Value,
     /// Evaluated splits, in the task's order.
     pub splits: Vec<String>,
+    /// Clips skipped as unreadable (`--skip-bad`): split, clip id, why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedClip>,
     /// Split -> scores of the no-video control.
     pub control: BTreeMap<String, Scores>,
     /// Split -> 95% cluster-bootstrap interval of the control's primary metric.
     #[serde(default)]
     pub control_ci: BTreeMap<String, [f64; 2]>,
     pub heads: Vec<HeadResult>,
+}
+
+/// A clip left out of a task because it could not be read or decoded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkippedClip {
+    pub split: String,
+    pub clip: String,
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -236,6 +247,18 @@ impl RunResults {
             if let Some(e) = &t.error {
                 out.push_str(&format!("FAILED: {e}\n\n"));
                 continue;
+            }
+            if !t.skipped.is_empty() {
+                let list: Vec<String> = t
+                    .skipped
+                    .iter()
+                    .map(|s| format!("`{}` ({})", s.clip, s.split))
+                    .collect();
+                out.push_str(&format!(
+                    "Skipped {} unreadable clip(s) (--skip-bad; reasons in results.json): {}\n\n",
+                    t.skipped.len(),
+                    list.join(", ")
+                ));
             }
             let mut metrics: Vec<String> = vec![t.primary_metric.clone()];
             for m in &t.metrics {
