@@ -47,6 +47,7 @@ fn skip_or_fail(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn extract(
     backbone: &dyn Backbone,
     cache: Option<&FeatureCache>,
