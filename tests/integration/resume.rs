@@ -284,3 +284,61 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
         );
     }
 }
+
+/// Killed during evaluation (after the last training step): the rerun
+/// resumes with training done (from the last step's checkpoint) and ends
+/// with the numbers of an uninterrupted run.
+#[test]
+fn killed_evaluation_resumes_without_retraining() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    // Many bootstrap resamples: an evaluation long enough to be killed in.
+    let args = ["--checkpoint-every", "25", "--bootstrap", "20000"];
+    let mut child = scivid_cmd(&cache, &out, "100").args(args).spawn().unwrap();
+    let latest = |out: &Path| -> Option<String> {
+        let ckpt = std::fs::read_dir(out.join("checkpoints"))
+            .ok()?
+            .flatten()
+            .next()?
+            .path();
+        std::fs::read_to_string(ckpt.join("LATEST")).ok()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while latest(&out).as_deref() != Some("step-00000100") {
+        assert!(std::time::Instant::now() < deadline, "no final checkpoint");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("results.json").exists(),
+        "killed during evaluation"
+    );
+
+    let resumed = scivid_cmd(&cache, &out, "100").args(args).output().unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let r = results(&out);
+    assert_eq!(r["tasks"][0]["resumed_from_step"], 100, "no step retrained");
+    let clean = dir.path().join("clean");
+    let fresh = scivid_cmd(&cache, &clean, "100")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    let c = results(&clean);
+    for key in ["final_train_loss", "scores", "ci", "loss_curve"] {
+        assert_eq!(
+            r["tasks"][0]["heads"][0][key], c["tasks"][0]["heads"][0][key],
+            "{key}"
+        );
+    }
+    assert_eq!(r["tasks"][0]["control_ci"], c["tasks"][0]["control_ci"]);
+}

@@ -264,7 +264,11 @@ pub fn train(
         {
             evaluate_minival(task, &mut trained, m, protocol.batch_size as usize, done)?;
         }
-        if spec.checkpoint_every > 0 && done % spec.checkpoint_every == 0 && done < protocol.steps {
+        // The last step too: a run killed during evaluation resumes with
+        // training done, not from the checkpoint before.
+        if spec.checkpoint_every > 0
+            && (done % spec.checkpoint_every == 0 || done == protocol.steps)
+        {
             save(checkpoints, &trained, done, &sampler)?;
         }
     }
