@@ -34,6 +34,16 @@ fn cached_entries(cache: &Path) -> usize {
         .len()
 }
 
+/// The newest checkpoint of the (only) task training in `out`, if any.
+fn latest_checkpoint(out: &Path) -> Option<String> {
+    let ckpt = std::fs::read_dir(out.join("checkpoints"))
+        .ok()?
+        .flatten()
+        .next()?
+        .path();
+    std::fs::read_to_string(ckpt.join("LATEST")).ok()
+}
+
 #[test]
 fn rerun_reuses_finished_tasks_and_cached_features() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,16 +231,8 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
         "0",
     ];
     let mut child = scivid_cmd(&cache, &out, "800").args(args).spawn().unwrap();
-    let latest = |out: &Path| -> Option<String> {
-        let ckpt = std::fs::read_dir(out.join("checkpoints"))
-            .ok()?
-            .flatten()
-            .next()?
-            .path();
-        std::fs::read_to_string(ckpt.join("LATEST")).ok()
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while latest(&out).is_none_or(|l| l.as_str() < "step-00000100") {
+    while latest_checkpoint(&out).is_none_or(|l| l.as_str() < "step-00000100") {
         assert!(
             std::time::Instant::now() < deadline,
             "no checkpoint appeared"
@@ -295,16 +297,8 @@ fn killed_evaluation_resumes_without_retraining() {
     // Many bootstrap resamples: an evaluation long enough to be killed in.
     let args = ["--checkpoint-every", "25", "--bootstrap", "20000"];
     let mut child = scivid_cmd(&cache, &out, "100").args(args).spawn().unwrap();
-    let latest = |out: &Path| -> Option<String> {
-        let ckpt = std::fs::read_dir(out.join("checkpoints"))
-            .ok()?
-            .flatten()
-            .next()?
-            .path();
-        std::fs::read_to_string(ckpt.join("LATEST")).ok()
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while latest(&out).as_deref() != Some("step-00000100") {
+    while latest_checkpoint(&out).as_deref() != Some("step-00000100") {
         assert!(std::time::Instant::now() < deadline, "no final checkpoint");
         assert!(
             child.try_wait().unwrap().is_none(),
