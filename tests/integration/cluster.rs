@@ -10,11 +10,16 @@ use std::process::{Command, Output};
 /// A run spec with two heads (one with dropout, so per-head seeds matter)
 /// on the motion task, in 6 extraction shards and 2 training shards.
 fn write_spec(dir: &Path) -> PathBuf {
+    write_spec_with(dir, 60, 20, 50)
+}
+
+/// `write_spec` with its schedule, checkpoint cadence and bootstrap given.
+pub fn write_spec_with(dir: &Path, steps: u32, checkpoint_every: u32, bootstrap: u32) -> PathBuf {
     let spec = format!(
         r#"backbone = "pixel8"
 data = "{}"
-bootstrap = 50
-checkpoint_every = 20
+bootstrap = {bootstrap}
+checkpoint_every = {checkpoint_every}
 shard_clips = 64
 
 [[tasks]]
@@ -31,7 +36,7 @@ plugin = "attention"
 config = {{ width = 16, heads = 2, dropout = 0.3 }}
 
 [protocol]
-steps = 60
+steps = {steps}
 "#,
         motion_data().display()
     );

@@ -44,6 +44,25 @@ fn latest_checkpoint(out: &Path) -> Option<String> {
     std::fs::read_to_string(ckpt.join("LATEST")).ok()
 }
 
+/// Kill `child` with SIGKILL once `ready(latest checkpoint)` holds; fails
+/// if the run ends first or nothing comes within five minutes.
+fn kill_when(child: &mut std::process::Child, out: &Path, ready: impl Fn(Option<String>) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !ready(latest_checkpoint(out)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the awaited checkpoint never appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn rerun_reuses_finished_tasks_and_cached_features() {
     let dir = tempfile::tempdir().unwrap();
@@ -231,20 +250,9 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
         "0",
     ];
     let mut child = scivid_cmd(&cache, &out, "800").args(args).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while latest_checkpoint(&out).is_none_or(|l| l.as_str() < "step-00000100") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(&mut child, &out, |l| {
+        l.is_some_and(|l| l.as_str() >= "step-00000100")
+    });
     assert!(
         !out.join("results.json").exists(),
         "killed before any task finished"
@@ -297,17 +305,7 @@ fn killed_evaluation_resumes_without_retraining() {
     // Many bootstrap resamples: an evaluation long enough to be killed in.
     let args = ["--checkpoint-every", "25", "--bootstrap", "20000"];
     let mut child = scivid_cmd(&cache, &out, "100").args(args).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
-    while latest_checkpoint(&out).as_deref() != Some("step-00000100") {
-        assert!(std::time::Instant::now() < deadline, "no final checkpoint");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_when(&mut child, &out, |l| l.as_deref() == Some("step-00000100"));
     assert!(
         !out.join("results.json").exists(),
         "killed during evaluation"

@@ -8,7 +8,6 @@
 //! start at all, the test says so and skips, unless SCIVID_REQUIRE_SLURM=1
 //! (set by `.ci/run`) makes that a failure.
 
-use crate::common::motion_data;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -211,33 +210,8 @@ fn sharded_run_on_a_real_slurm_with_a_requeued_shard() {
         }
     };
     let work = tempfile::tempdir().unwrap();
-    let spec = work.path().join("run.toml");
     // Long enough training that the attention shard can be caught mid-way.
-    std::fs::write(
-        &spec,
-        format!(
-            r#"backbone = "pixel8"
-data = "{}"
-bootstrap = 20
-checkpoint_every = 25
-shard_clips = 64
-[[tasks]]
-plugin = "motion"
-[[readouts]]
-label = "flat"
-plugin = "linear"
-config = {{ pool = "flatten" }}
-[[readouts]]
-label = "drop"
-plugin = "attention"
-config = {{ width = 16, heads = 2, dropout = 0.3 }}
-[protocol]
-steps = 1500
-"#,
-            motion_data().display()
-        ),
-    )
-    .unwrap();
+    let spec = crate::cluster::write_spec_with(work.path(), 1500, 25, 20);
     let out = work.path().join("out");
     let cache = work.path().join("cache");
     let started = Instant::now();
