@@ -160,6 +160,7 @@ extern crate self as scivid_sdk;
 pub mod bindings;
 pub mod data;
 pub mod metrics;
+pub mod nn;
 mod tensor;
 
 #[doc(hidden)]

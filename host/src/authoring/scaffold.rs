@@ -19,7 +19,7 @@ pub enum Kind {
 }
 
 /// The SDK's sources, as this binary was built with them.
-const SDK_FILES: [(&str, &str); 6] = [
+const SDK_FILES: [(&str, &str); 7] = [
     ("src/lib.rs", include_str!("../../../sdk/src/lib.rs")),
     (
         "src/bindings.rs",
@@ -30,6 +30,7 @@ const SDK_FILES: [(&str, &str); 6] = [
         "src/metrics.rs",
         include_str!("../../../sdk/src/metrics.rs"),
     ),
+    ("src/nn.rs", include_str!("../../../sdk/src/nn.rs")),
     ("src/tensor.rs", include_str!("../../../sdk/src/tensor.rs")),
     (
         "wit/tensor.wit",

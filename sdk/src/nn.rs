@@ -1,0 +1,239 @@
+//! Layers that readouts share, built from host tensor ops: [`Dense`]
+//! (`x @ W + b`), [`LayerNorm`], [`Mlp`] (dense, GELU, dense),
+//! [`CrossAttention`] (SciVid's attention probe, for learned or supplied
+//! queries) and [`fourier_features`] (NeRF-style sin/cos features of
+//! coordinates).
+//! Parameters are declared with [`Tensor::param`] under `NAME.weight`,
+//! `NAME.bias`, `NAME.scale`, so fixtures and checkpoints can name them.
+//!
+//! ```no_run
+//! use scivid_sdk::nn::{Dense, Mlp};
+//! use scivid_sdk::{Init, Tensor};
+//! # fn demo(x: &Tensor) -> scivid_sdk::Result<Tensor> {
+//! let mlp = Mlp::new("mlp", 64, 256, 64)?; // mlp_in.weight, mlp_out.bias, ...
+//! let head = Dense::new("head", 64, 3, Init::LecunNormal)?;
+//! head.apply(&mlp.apply(x)?)
+//! # }
+//! ```
+
+use crate::{Init, Result, Tensor};
+
+/// A dense layer: `x @ weight + bias` (weight [inputs, outputs]).
+pub struct Dense {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Dense {
+    /// Weight initialised with `init`, bias with zeros.
+    pub fn new(name: &str, inputs: u32, outputs: u32, init: Init) -> Result<Self> {
+        Ok(Dense {
+            weight: Tensor::param(&format!("{name}.weight"), &[inputs, outputs], init)?,
+            bias: Tensor::param(&format!("{name}.bias"), &[outputs], Init::Zeros)?,
+        })
+    }
+
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?.add(&self.bias)
+    }
+}
+
+/// LayerNorm over the last axis with a learned scale (ones) and bias (zeros).
+pub struct LayerNorm {
+    pub scale: Tensor,
+    pub bias: Tensor,
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    pub fn new(name: &str, dim: u32, eps: f32) -> Result<Self> {
+        Ok(LayerNorm {
+            scale: Tensor::param(&format!("{name}.scale"), &[dim], Init::Ones)?,
+            bias: Tensor::param(&format!("{name}.bias"), &[dim], Init::Zeros)?,
+            eps,
+        })
+    }
+
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        x.layer_norm(Some(&self.scale), Some(&self.bias), self.eps)
+    }
+}
+
+/// One hidden layer with GELU: `NAME_in` then `NAME_out` (Lecun-normal).
+pub struct Mlp {
+    pub hidden: Dense,
+    pub out: Dense,
+}
+
+impl Mlp {
+    pub fn new(name: &str, inputs: u32, hidden: u32, outputs: u32) -> Result<Self> {
+        Ok(Mlp {
+            hidden: Dense::new(&format!("{name}_in"), inputs, hidden, Init::LecunNormal)?,
+            out: Dense::new(&format!("{name}_out"), hidden, outputs, Init::LecunNormal)?,
+        })
+    }
+
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        self.out.apply(&self.hidden.apply(x)?.gelu())
+    }
+}
+
+/// Fourier features of coordinates `x` [..., d]: with `u = pi * x`, the
+/// values `2^i * u_j` for i in 0..bases (ordered i-major, then j), then
+/// their sines followed by their cosines: [..., 2 * d * bases]. This is
+/// SciVid's `SampleFourierEmbedding` (NeRF-style positional encoding).
+pub fn fourier_features(x: &Tensor, bases: u32) -> Result<Tensor> {
+    let scaled: Vec<Tensor> = (0..bases)
+        .map(|i| x.mul_scalar(std::f32::consts::PI * (1u32 << i) as f32))
+        .collect();
+    let rank = x.shape().len() as u32;
+    let last = rank.checked_sub(1).ok_or_else(|| {
+        crate::Error("fourier_features needs coordinates with a last axis".into())
+    })?;
+    let u = Tensor::concat(&scaled.iter().collect::<Vec<_>>(), last)?;
+    Tensor::concat(&[&u.sin(), &u.cos()], last)
+}
+
+/// Where a [`CrossAttention`]'s queries come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Queries {
+    /// This many learned queries (parameter `query`).
+    Learned(u32),
+    /// Given to every [`CrossAttention::apply`] call.
+    Supplied,
+}
+
+/// SciVid's cross-attention probe (V-JEPA style) after its queries: the
+/// features [B, T, N, D] are layer-normalised, get a learned temporal
+/// position embedding (`pos_time` [T, 1, D]) and are flattened to T*N
+/// tokens; keys and values are dense projections to `width`; the queries
+/// (learned, `query` [Q, width] with std 0.02, or supplied by the caller as
+/// [B, Q, width]) attend with `heads` heads in one softmax attention;
+/// then dropout, a dense layer plus the query as residual, LayerNorm ->
+/// MLP(4 x width, GELU) plus residual, and a dense layer to `outputs`.
+/// Parameters: `norm_in`, `pos_time`, (`query`), `key`, `value`, `proj`,
+/// `norm_mlp`, `mlp_in`, `mlp_out`, `head`.
+pub struct CrossAttention {
+    pub width: u32,
+    pub heads: u32,
+    pub dropout: f32,
+    pub time: u32,
+    norm_in: LayerNorm,
+    pos_time: Tensor,
+    query: Option<Tensor>,
+    key: Dense,
+    value: Dense,
+    proj: Dense,
+    norm_mlp: LayerNorm,
+    mlp: Mlp,
+    head: Dense,
+}
+
+impl CrossAttention {
+    /// Checks that `width` splits into `heads` and `dropout` is in [0, 1).
+    pub fn new(
+        features: crate::FeatureSpec,
+        width: u32,
+        heads: u32,
+        dropout: f32,
+        outputs: u32,
+        eps: f32,
+        queries: Queries,
+    ) -> Result<Self> {
+        if heads == 0 || !width.is_multiple_of(heads) {
+            crate::bail!("width {width} must be a positive multiple of heads {heads}");
+        }
+        if !(0.0..1.0).contains(&dropout) {
+            crate::bail!("dropout {dropout} must be in [0, 1)");
+        }
+        if queries == Queries::Learned(0) {
+            crate::bail!("queries must be >= 1");
+        }
+        let d = features.dim;
+        Ok(CrossAttention {
+            width,
+            heads,
+            dropout,
+            time: features.time,
+            norm_in: LayerNorm::new("norm_in", d, eps)?,
+            pos_time: Tensor::param("pos_time", &[features.time, 1, d], Init::Normal(0.02))?,
+            query: match queries {
+                Queries::Learned(q) => {
+                    Some(Tensor::param("query", &[q, width], Init::Normal(0.02))?)
+                }
+                Queries::Supplied => None,
+            },
+            key: Dense::new("key", d, width, Init::LecunNormal)?,
+            value: Dense::new("value", d, width, Init::LecunNormal)?,
+            proj: Dense::new("proj", width, width, Init::LecunNormal)?,
+            norm_mlp: LayerNorm::new("norm_mlp", width, eps)?,
+            mlp: Mlp::new("mlp", width, 4 * width, width)?,
+            head: Dense::new("head", width, outputs, Init::LecunNormal)?,
+        })
+    }
+
+    /// features [B, T, N, D] and, for [`Queries::Supplied`], queries
+    /// [B, Q, width] -> [B, Q, outputs].
+    pub fn apply(
+        &self,
+        features: &Tensor,
+        supplied: Option<&Tensor>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let learned;
+        let queries = match (&self.query, supplied) {
+            (Some(q), None) => {
+                learned = q.reshape(&[1, q.shape()[0] as i64, self.width as i64])?;
+                &learned
+            }
+            (None, Some(q)) => q,
+            (Some(_), Some(_)) => crate::bail!("this probe has learned queries; pass none"),
+            (None, None) => crate::bail!("this probe needs queries supplied"),
+        };
+        let shape = features.shape();
+        if shape.len() != 4 || shape[1] != self.time {
+            crate::bail!(
+                "features have shape {shape:?}; the readout was built for [B, {}, N, D]",
+                self.time
+            );
+        }
+        let qs = queries.shape();
+        if qs.len() != 3 || qs[2] != self.width {
+            crate::bail!("queries have shape {qs:?}; expected [B, Q, {}]", self.width);
+        }
+        let (b, h, w) = (shape[0] as i64, self.heads as i64, self.width as i64);
+        let hd = w / h;
+        // Keys and values of the normalised features plus the position in
+        // time, (x̂ * scale + bias + pos) @ W + b, computed as
+        // x̂ @ (scale * W) + ((bias + pos) @ W + b): the same numbers, but
+        // the big [B, T, N, D] input stays a constant (no gradient flows
+        // into it), which saves a third of the head's work.
+        let plain = features.layer_norm(None, None, self.norm_in.eps)?;
+        let shift = self.norm_in.bias.add(&self.pos_time)?; // [T, 1, D]
+        let scale = self.norm_in.scale.reshape(&[-1, 1])?; // [D, 1]
+        let project = |dense: &Dense| -> Result<Tensor> {
+            let y = plain.matmul(&dense.weight.mul(&scale)?)?; // [B, T, N, W]
+            let y = y.add(&shift.matmul(&dense.weight)?.add(&dense.bias)?)?;
+            y.reshape(&[b, -1, w])
+        };
+        // Keys, values and queries as [B, H, L, hd].
+        let split = |y: &Tensor| -> Result<Tensor> {
+            let rows = y.shape()[0] as i64;
+            y.reshape(&[rows, -1, h, hd])?.permute(&[0, 2, 1, 3])
+        };
+        let k = split(&project(&self.key)?)?;
+        let v = split(&project(&self.value)?)?;
+        let q = split(queries)?;
+        let scores = q
+            .matmul(&k.permute(&[0, 1, 3, 2])?)?
+            .mul_scalar(1.0 / (hd as f32).sqrt());
+        let att = scores.softmax(3)?.matmul(&v)?; // [B, H, Q, hd]
+        let mut o = att.permute(&[0, 2, 1, 3])?.reshape(&[b, qs[1] as i64, w])?;
+        if train && self.dropout > 0.0 {
+            o = o.dropout(self.dropout)?;
+        }
+        let o = self.proj.apply(&o)?.add(queries)?;
+        let o = o.add(&self.mlp.apply(&self.norm_mlp.apply(&o)?)?)?;
+        self.head.apply(&o)
+    }
+}
