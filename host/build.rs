@@ -15,6 +15,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("stir", "stir"),
     ("linear", "linear"),
     ("attention", "attention"),
+    ("tracking", "tracking"),
 ];
 
 fn main() {

@@ -5,7 +5,7 @@
 use crate::common::repo_root;
 use scivid::data::npy;
 use scivid::runtime::bindings::FeatureSpec;
-use scivid::runtime::{Budgets, Runtime};
+use scivid::runtime::{Budgets, ReadoutPlugin, Runtime};
 use scivid::tensor::{DynTensor, default_device};
 
 fn load(path: &std::path::Path) -> DynTensor {
@@ -13,9 +13,10 @@ fn load(path: &std::path::Path) -> DynTensor {
     DynTensor::from_vec(a.as_f32(), &a.shape, &default_device()).unwrap()
 }
 
-#[test]
-fn attention_forward_matches_the_numpy_reference() {
-    let dir = repo_root().join("tests/fixtures/attention");
+/// Load fixture `dir`'s weights into built-in head `plugin`, run its
+/// forward pass on the fixture's features (and `extras`, each read from
+/// `NAME.npy`) and compare with the reference output; returns the head.
+fn matches_reference(plugin: &str, dir: &std::path::Path, extras: &[&str]) -> ReadoutPlugin {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let config: Vec<(String, String)> = meta["config"]
@@ -38,7 +39,7 @@ fn attention_forward_matches_the_numpy_reference() {
         .collect();
 
     let rt = Runtime::new(None).unwrap();
-    let c = scivid::pipeline::PluginRef::Builtin("attention".into())
+    let c = scivid::pipeline::PluginRef::Builtin(plugin.into())
         .load(&rt)
         .unwrap();
     let mut head = rt.instantiate_readout(&c, 0, &Budgets::default()).unwrap();
@@ -52,7 +53,7 @@ fn attention_forward_matches_the_numpy_reference() {
     head.init(&config, spec, &outputs).unwrap();
 
     let mut loaded = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_string_lossy().to_string();
         if let Some(name) = file
@@ -66,22 +67,33 @@ fn attention_forward_matches_the_numpy_reference() {
     assert_eq!(
         loaded,
         head.params().len(),
-        "every parameter comes from the fixture"
+        "every parameter of `{plugin}` comes from the fixture"
     );
 
+    let extras: Vec<(String, DynTensor)> = extras
+        .iter()
+        .map(|n| (n.to_string(), load(&dir.join(format!("{n}.npy")))))
+        .collect();
     let got = head
-        .forward(&load(&dir.join("features.npy")), &[], false)
-        .unwrap()
-        .to_vec();
-    let want = load(&dir.join("expected.npy")).to_vec();
-    assert_eq!(got.len(), want.len());
+        .forward(&load(&dir.join("features.npy")), &extras, false)
+        .unwrap();
+    let want = load(&dir.join("expected.npy"));
+    assert_eq!(got.shape(), want.shape());
+    let (got, want) = (got.to_vec(), want.to_vec());
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     for (g, w) in got.iter().zip(&want) {
         assert!(
             (g - w).abs() <= 1e-5 * w.abs().max(scale * 1e-1),
-            "attention output {got:?}\nreference {want:?}"
+            "{plugin} output {got:?}\nreference {want:?}"
         );
     }
+    head
+}
+
+#[test]
+fn attention_forward_matches_the_numpy_reference() {
+    let dir = repo_root().join("tests/fixtures/attention");
+    let mut head = matches_reference("attention", &dir, &[]);
 
     // A wrong name or shape is refused with the parameter named.
     let e = head
@@ -119,4 +131,16 @@ fn attention_head_trains_jointly_with_linear_and_dropout_is_seeded() {
         t.heads[0].final_train_loss.unwrap()
     };
     assert_eq!(run(1), run(1), "same seed, same dropout masks, same loss");
+}
+
+#[test]
+fn tracking_forward_matches_the_numpy_reference() {
+    let dir = repo_root().join("tests/fixtures/tracking");
+    let mut head = matches_reference("tracking", &dir, &["queries"]);
+    // Without the query points the head says what it needs.
+    let e = head
+        .forward(&load(&dir.join("features.npy")), &[], false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("queries"), "{e}");
 }
