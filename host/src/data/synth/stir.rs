@@ -1,11 +1,13 @@
 //! STIR stand-in (and its MOVi-style training data): a textured tissue-like
 //! surface under a smooth warp (drift, zoom and a breathing deformation),
 //! partly hidden by a moving instrument. Points are tracked exactly through
-//! the warp from the first to the last frame. `train` plays SciVid's
-//! synthetic MOVi training tracks, `test` the STIR evaluation videos (no
-//! `val`, as upstream).
+//! the warp through every frame. `train` plays SciVid's synthetic MOVi
+//! training tracks (full tracks with visibility), `test` the STIR evaluation
+//! videos (first and last positions only; no `val`, as upstream).
 //! Layout: `<split>/videos.csv` (`video,frames,width,height`), frames
-//! `<split>/<video>/NNNNN.png`, `<split>/<video>/points.csv` (`x0,y0,x1,y1`).
+//! `<split>/<video>/NNNNN.png`, `<split>/<video>/points.csv` (`x0,y0,x1,y1`),
+//! and for `train` `<split>/<video>/tracks.csv` (`point,frame,x,y,visible`:
+//! visible is 0 where the instrument hides the point or it left the frame).
 
 use super::SynthSpec;
 use super::raster::{Canvas, ValueNoise, create_dir};
@@ -47,6 +49,31 @@ impl Warp {
     }
 }
 
+const TOOL_AXES: (f32, f32) = (18.0, 3.0);
+const TOOL_ANGLE: f32 = 0.15;
+
+/// The instrument: a thin ellipse sweeping in from the left at height `y`.
+struct Tool {
+    y: f32,
+    speed: f32,
+}
+
+impl Tool {
+    fn centre(&self, t: f32) -> (f32, f32) {
+        let tip = -20.0 + self.speed * t * 2.0;
+        (tip - 16.0, self.y)
+    }
+
+    /// Whether the instrument covers image position `p` at frame t.
+    fn hides(&self, p: (f32, f32), t: f32) -> bool {
+        let (cx, cy) = self.centre(t);
+        let (s, c) = TOOL_ANGLE.sin_cos();
+        let (dx, dy) = (p.0 - cx, p.1 - cy);
+        let (u, v) = (dx * c + dy * s, -dx * s + dy * c);
+        (u / TOOL_AXES.0).powi(2) + (v / TOOL_AXES.1).powi(2) <= 1.0
+    }
+}
+
 pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5717);
     for (split, count) in spec.splits().filter(|(s, _)| *s != "val") {
@@ -70,8 +97,10 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
                 rng.random_range(0.35..0.55),
                 rng.random_range(0.35..0.55),
             ];
-            let tool_y = rng.random_range(8.0..56.0f32);
-            let tool_speed = rng.random_range(0.5..1.5f32);
+            let tool = Tool {
+                y: rng.random_range(8.0..56.0f32),
+                speed: rng.random_range(0.5..1.5f32),
+            };
             let last = (frames - 1) as f32;
             for t in 0..frames {
                 let tf = t as f32;
@@ -87,13 +116,20 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
                         }
                     }
                 }
-                // The instrument sweeps in from the left.
-                let tip = -20.0 + tool_speed * tf * 2.0;
-                c.ellipse(tip - 16.0, tool_y, 18.0, 3.0, 0.15, &[0.55, 0.57, 0.6]);
+                let (cx, cy) = tool.centre(tf);
+                c.ellipse(
+                    cx,
+                    cy,
+                    TOOL_AXES.0,
+                    TOOL_AXES.1,
+                    TOOL_ANGLE,
+                    &[0.55, 0.57, 0.6],
+                );
                 c.noise(&mut rng, 0.02);
                 c.write_png(&vdir.join(format!("{t:05}.png")))?;
             }
             let mut points = String::from("x0,y0,x1,y1\n");
+            let mut tracks = String::from("point,frame,x,y,visible\n");
             let mut n = 0;
             let want = rng.random_range(8..=MAX_POINTS);
             let inside = |p: (f32, f32)| {
@@ -110,10 +146,18 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
                 let (a, b) = (warp.forward(u, 0.0), warp.forward(u, last));
                 if inside(a) && inside(b) {
                     points.push_str(&format!("{:.3},{:.3},{:.3},{:.3}\n", a.0, a.1, b.0, b.1));
+                    for t in 0..frames {
+                        let p = warp.forward(u, t as f32);
+                        let seen = inside(p) && !tool.hides(p, t as f32);
+                        tracks.push_str(&format!("{n},{t},{:.3},{:.3},{}\n", p.0, p.1, seen as u8));
+                    }
                     n += 1;
                 }
             }
             crate::files::write_atomic(&vdir.join("points.csv"), points.as_bytes())?;
+            if split == "train" {
+                crate::files::write_atomic(&vdir.join("tracks.csv"), tracks.as_bytes())?;
+            }
             csv.push_str(&format!("{video},{frames},{SIZE},{SIZE}\n"));
         }
         crate::files::write_atomic(&dir.join("videos.csv"), csv.as_bytes())?;

@@ -1,28 +1,49 @@
 //! `stir`: surgical point tracking (SciVid's STIR). 16 frames spread evenly
 //! over the whole video (linspace); up to 34 query points at frame 0
 //! (normalised to [0, 1], padded with -1) come as the extra input
-//! `queries` [34, 2]; the target is each point's position at the last frame
-//! (same normalisation and padding). Loss: Huber (delta 1/224, weight 100)
-//! over valid points. Metric: at 1280x1024 (coordinates rounded), each
-//! prediction is matched to the nearest ground-truth end point of its clip;
-//! accuracy within 4, 8, 16, 32 and 64 px, averaged over the thresholds.
-//! Control: the query position unchanged.
+//! `queries` [34, 2]. Predictions and targets are [16 frames, 34 points, 4]:
+//! predictions hold (x, y, visibility logit, certainty logit), as the
+//! `tracking` head writes them; targets hold (x, y, visible, known), where
+//! `known` marks a real point at a frame whose position is given. STIR
+//! gives only the last frame's positions; the synthetic MOVi-style training
+//! split gives whole tracks with visibility.
+//!
+//! Loss (SciVid's, TAPIR-style): Huber (delta 1/224, weight 100) on the
+//! distance between predicted and true positions where the point is known
+//! and visible; sigmoid BCE (weight 0.1) on visibility where known; and the
+//! certainty BCE (weight 0.1) against "the prediction is within 6/224 of the
+//! truth" (no gradient through that label). Position and certainty terms
+//! are averaged over all values, visibility over the known ones (kauldron's
+//! `normalize_by`). Metric: the last frame at 1280x1024 (coordinates
+//! rounded), each prediction matched to the nearest ground-truth end point
+//! of its clip; accuracy within 4, 8, 16, 32 and 64 px, averaged over the
+//! thresholds. Control: the query position unchanged.
 //!
 //! Dataset layout (`scivid data synth stir` writes one): `DIR/<split>/
 //! videos.csv` with columns `video,frames,width,height`; frames
 //! `DIR/<split>/<video>/NNNNN.png`; `DIR/<split>/<video>/points.csv` with
-//! columns `x0,y0,x1,y1` (pixels at the first and the last frame). SciVid
-//! trains on synthetic MOVi tracks and tests on STIR: here `train` is the
-//! synthetic split and `test` the evaluation split.
+//! columns `x0,y0,x1,y1` (pixels at the first and the last frame); and
+//! optionally `DIR/<split>/<video>/tracks.csv` with columns
+//! `point,frame,x,y,visible` (pixels; every point at every frame), which
+//! then gives the targets at all 16 frames. SciVid trains on synthetic MOVi
+//! tracks and tests on STIR: here `train` is the synthetic split and `test`
+//! the evaluation split.
 
 use scivid_sdk::data::{Csv, numbered_frames};
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, Extra, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
+    ClipSpec, DATA_DIR, Error, Extra, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
     TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
 };
 
 const FRAMES: u32 = 16;
 const MAX_POINTS: usize = 34;
+/// Values per point and frame: (x, y, visible, known) in targets,
+/// (x, y, visibility logit, certainty logit) in predictions.
+const CHANNELS: usize = 4;
+const PER_CLIP: usize = FRAMES as usize * MAX_POINTS * CHANNELS;
+/// SciVid's loss constants, at its 224-pixel training resolution.
+const HUBER_DELTA: f32 = 1.0 / 224.0;
+const CERTAIN_WITHIN: f32 = 6.0 / 224.0;
 const THRESHOLDS: [f64; 5] = [4.0, 8.0, 16.0, 32.0, 64.0];
 const EVAL_SIZE: (f64, f64) = (1280.0, 1024.0);
 const PAD: f32 = -1.0;
@@ -46,7 +67,7 @@ impl Task for Stir {
                 width: 224,
                 channels: 3,
             },
-            target_shape: vec![MAX_POINTS as u32, 2],
+            target_shape: vec![FRAMES, MAX_POINTS as u32, CHANNELS as u32],
             metrics,
             primary_metric: "accuracy".into(),
             higher_is_better: true,
@@ -77,8 +98,18 @@ impl Task for Stir {
                     points.len()
                 );
             }
+            // SciVid samples 16 frames evenly over the whole video.
+            let indices: Vec<u32> = (0..FRAMES)
+                .map(|k| ((k as f64 * (frames - 1) as f64) / (FRAMES - 1) as f64).round() as u32)
+                .collect();
+            let tracks_path = format!("{DATA_DIR}/{split}/{video}/tracks.csv");
+            let tracks = if std::path::Path::new(&tracks_path).exists() {
+                Some(read_tracks(&tracks_path, points.len(), &indices, (w, h))?)
+            } else {
+                None
+            };
             let mut queries = vec![PAD; MAX_POINTS * 2];
-            let mut target = vec![PAD; MAX_POINTS * 2];
+            let mut target = empty_target();
             for (i, p) in points.rows().enumerate() {
                 let (x0, y0): (f32, f32) = (p.parse("x0")?, p.parse("y0")?);
                 let (x1, y1): (f32, f32) = (p.parse("x1")?, p.parse("y1")?);
@@ -87,13 +118,24 @@ impl Task for Stir {
                         return Err(p.error("point outside the frame"));
                     }
                 }
+                match &tracks {
+                    // A query must be visible where it is asked (SciVid
+                    // masks tracks occluded at the query frame).
+                    Some(t) if t[i][0].2 == 0.0 => continue,
+                    Some(t) => {
+                        for (k, &(x, y, seen)) in t[i].iter().enumerate() {
+                            set_target(&mut target, k, i, [x, y, seen, 1.0]);
+                        }
+                    }
+                    None => set_target(
+                        &mut target,
+                        FRAMES as usize - 1,
+                        i,
+                        [x1 / w, y1 / h, 1.0, 1.0],
+                    ),
+                }
                 queries[2 * i..2 * i + 2].copy_from_slice(&[x0 / w, y0 / h]);
-                target[2 * i..2 * i + 2].copy_from_slice(&[x1 / w, y1 / h]);
             }
-            // SciVid samples 16 frames evenly over the whole video.
-            let indices = (0..FRAMES)
-                .map(|k| ((k as f64 * (frames - 1) as f64) / (FRAMES - 1) as f64).round() as u32)
-                .collect();
             clips.push(ClipSpec {
                 id: video.into(),
                 source: FrameSource::ImageFiles(numbered_frames(
@@ -117,32 +159,122 @@ impl Task for Stir {
         Ok(clips)
     }
 
-    /// Huber (delta 1/224) on valid points, weight 100, as SciVid's position loss.
+    /// SciVid's tracking loss: position Huber + visibility BCE + certainty BCE.
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
-        let t = targets.read()?;
-        let mask: Vec<f32> = t
-            .iter()
-            .map(|&v| if v == PAD { 0.0 } else { 1.0 })
+        let channel = |t: &Tensor, c: u32| t.slice(3, c, c + 1);
+        let known = channel(targets, 3)?;
+        let on_point = channel(targets, 2)?.mul(&known)?; // known and visible
+        let error = predictions.slice(3, 0, 2)?.sub(&targets.slice(3, 0, 2)?)?;
+        let distance = error.mul(&error)?.sum(&[3], true)?.add_scalar(1e-12).sqrt();
+        let zeros = Tensor::full(&distance.shape(), 0.0)?;
+        let position = distance
+            .mul(&on_point)?
+            .huber(&zeros, HUBER_DELTA)?
+            .mul_scalar(100.0);
+        let visible = bce_each(&channel(predictions, 2)?, &channel(targets, 2)?)?
+            .mul(&known)?
+            .sum(&[0, 1, 2, 3], false)?
+            .div(&known.sum(&[0, 1, 2, 3], false)?.add_scalar(1e-9))?
+            .mul_scalar(0.1);
+        // The certainty label is read back: no gradient flows through it.
+        let (p, t) = (predictions.read()?, targets.read()?);
+        let certain: Vec<f32> = p
+            .chunks(CHANNELS)
+            .zip(t.chunks(CHANNELS))
+            .map(|(p, t)| {
+                let d2 = (p[0] - t[0]).powi(2) + (p[1] - t[1]).powi(2);
+                (d2 <= CERTAIN_WITHIN * CERTAIN_WITHIN) as u8 as f32
+            })
             .collect();
-        let valid = mask.iter().sum::<f32>().max(1.0);
-        let mask = Tensor::from_data(&mask, &targets.shape())?;
-        let per_element = predictions
-            .mul(&mask)?
-            .huber(&targets.mul(&mask)?, 1.0 / 224.0)?;
-        Ok(per_element.mul_scalar(100.0 * t.len() as f32 / valid))
+        let certain = Tensor::from_data(&certain, &known.shape())?;
+        let certainty = bce_each(&channel(predictions, 3)?, &certain)?
+            .mul(&on_point)?
+            .mean(&[0, 1, 2, 3], false)?
+            .mul_scalar(0.1);
+        position.add(&visible)?.add(&certainty)
     }
 
     /// The query position, unchanged.
+    /// At every frame, with both logits 0.
     fn control(_train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
-        let mut out = Vec::with_capacity(clips.len() * MAX_POINTS * 2);
+        let mut out = Vec::with_capacity(clips.len() * PER_CLIP);
         for c in clips {
             let Some(q) = c.extras.iter().find(|e| e.name == "queries") else {
                 bail!("clip `{}` has no `queries`", c.id);
             };
-            out.extend_from_slice(&q.data);
+            for _ in 0..FRAMES {
+                for p in q.data.chunks(2) {
+                    out.extend_from_slice(&[p[0], p[1], 0.0, 0.0]);
+                }
+            }
         }
-        Tensor::from_data(&out, &[clips.len() as u32, MAX_POINTS as u32, 2])
+        let mut shape = vec![clips.len() as u32];
+        shape.extend(Self::info().target_shape);
+        Tensor::from_data(&out, &shape)
     }
+}
+
+/// A target with no point known anywhere.
+fn empty_target() -> Vec<f32> {
+    let mut t = vec![0.0; PER_CLIP];
+    for v in t.chunks_mut(CHANNELS) {
+        v[..2].copy_from_slice(&[PAD, PAD]);
+    }
+    t
+}
+
+fn set_target(target: &mut [f32], frame: usize, point: usize, value: [f32; CHANNELS]) {
+    let at = (frame * MAX_POINTS + point) * CHANNELS;
+    target[at..at + CHANNELS].copy_from_slice(&value);
+}
+
+/// `tracks.csv` at the sampled frames: per point, (x, y, visible) for
+/// each of `frames` (positions normalised by `size`).
+fn read_tracks(
+    path: &str,
+    points: usize,
+    frames: &[u32],
+    size: (f32, f32),
+) -> Result<Vec<Vec<(f32, f32, f32)>>> {
+    let csv = Csv::read(path)?;
+    let mut out = vec![vec![None; frames.len()]; points];
+    for row in csv.rows() {
+        let (point, frame): (usize, u32) = (row.parse("point")?, row.parse("frame")?);
+        if point >= points {
+            return Err(row.error(format!("point {point}, but points.csv has {points}")));
+        }
+        let value = (
+            row.parse::<f32>("x")? / size.0,
+            row.parse::<f32>("y")? / size.1,
+            match row.get("visible")? {
+                "0" => 0.0,
+                "1" => 1.0,
+                v => return Err(row.error(format!("visible is `{v}`, not 0 or 1"))),
+            },
+        );
+        for (k, _) in frames.iter().enumerate().filter(|(_, f)| **f == frame) {
+            out[point][k] = Some(value);
+        }
+    }
+    out.into_iter()
+        .enumerate()
+        .map(|(p, track)| {
+            track
+                .into_iter()
+                .zip(frames)
+                .map(|(v, f)| {
+                    v.ok_or_else(|| Error(format!("{}: point {p} has no frame {f}", csv.path())))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Sigmoid binary cross-entropy per element, from logits:
+/// max(x, 0) - x z + log(1 + exp(-|x|)).
+fn bce_each(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let softplus = logits.abs().neg().exp().add_scalar(1.0).log();
+    logits.relu().sub(&logits.mul(labels)?)?.add(&softplus)
 }
 
 /// Hits per threshold over all valid points.
@@ -152,24 +284,29 @@ struct Accuracy {
 }
 
 /// Distance from each valid prediction of one clip to its nearest valid
-/// ground-truth end point, in rounded 1280x1024 pixels.
+/// ground-truth end point, in rounded 1280x1024 pixels. `pred` and `truth`
+/// are one clip's [frames, points, 4] values; only the last frame counts.
 pub fn nearest_distances(pred: &[f32], truth: &[f32]) -> Vec<f64> {
-    let px = |x: f32, y: f32| {
+    let last = |v: &[f32]| -> Vec<[f32; CHANNELS]> {
+        v[PER_CLIP - MAX_POINTS * CHANNELS..]
+            .chunks(CHANNELS)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect()
+    };
+    let (pred, truth) = (last(pred), last(truth));
+    let px = |p: &[f32; CHANNELS]| {
         (
-            (x as f64 * EVAL_SIZE.0).round(),
-            (y as f64 * EVAL_SIZE.1).round(),
+            (p[0] as f64 * EVAL_SIZE.0).round(),
+            (p[1] as f64 * EVAL_SIZE.1).round(),
         )
     };
-    let gt: Vec<(f64, f64)> = truth
-        .chunks(2)
-        .filter(|p| p[0] != PAD)
-        .map(|p| px(p[0], p[1]))
-        .collect();
-    pred.chunks(2)
-        .zip(truth.chunks(2))
-        .filter(|(_, t)| t[0] != PAD)
+    let valid = |t: &&[f32; CHANNELS]| t[2] > 0.0 && t[3] > 0.0;
+    let gt: Vec<(f64, f64)> = truth.iter().filter(valid).map(px).collect();
+    pred.iter()
+        .zip(&truth)
+        .filter(|(_, t)| valid(t))
         .map(|(p, _)| {
-            let (x, y) = px(p[0], p[1]);
+            let (x, y) = px(p);
             gt.iter()
                 .map(|(gx, gy)| ((x - gx).powi(2) + (y - gy).powi(2)).sqrt())
                 .fold(f64::INFINITY, f64::min)
@@ -187,8 +324,7 @@ impl Metrics for Accuracy {
 
     fn update(&mut self, predictions: &Tensor, targets: &Tensor) -> Result<()> {
         let (p, t) = (predictions.read()?, targets.read()?);
-        let per_clip = MAX_POINTS * 2;
-        for (pc, tc) in p.chunks(per_clip).zip(t.chunks(per_clip)) {
+        for (pc, tc) in p.chunks(PER_CLIP).zip(t.chunks(PER_CLIP)) {
             for d in nearest_distances(pc, tc) {
                 self.points += 1;
                 for (h, thr) in self.hits.iter_mut().zip(THRESHOLDS) {
