@@ -6,7 +6,7 @@ use crate::runtime::{Budgets, PluginKind, Runtime, builtin};
 use crate::spec::RunConfig;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -164,7 +164,8 @@ pub struct RunArgs {
     /// Task plugin: a built-in name or a .wasm file (repeatable).
     #[arg(long = "task")]
     pub tasks: Vec<String>,
-    /// Readout head: [LABEL=]PLUGIN[:key=value,...] (repeatable), e.g. `flat=linear:pool=flatten`.
+    /// Readout head: [LABEL=]PLUGIN[@TASK+TASK][:key=value,...] (repeatable), e.g.
+    /// `flat=linear:pool=flatten`; `@stir` trains it on that task only, `@!stir` on all others.
     #[arg(long = "readout")]
     pub readouts: Vec<String>,
     /// Backbone name (`scivid backbones list`) [default: pixel].
@@ -286,6 +287,15 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// One training step of a readout as a Wasm plugin and as its native
+    /// twin, on the same features and weights: steps/s and their ratio.
+    Readout {
+        #[command(flatten)]
+        what: crate::bench::readout::ReadoutBench,
+        /// Append the result as one JSON line to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,6 +349,13 @@ pub enum PluginsCommand {
     Check {
         /// A .wasm file or a built-in name.
         file: String,
+        /// For a readout: the target shape to build it for, e.g. `16,34,4` [default: 3].
+        #[arg(long, value_delimiter = ',')]
+        output: Vec<u32>,
+        /// For a readout: an extra input and its per-clip shape, e.g.
+        /// `queries=34,2` (random values in [0, 1]); repeatable.
+        #[arg(long = "extra")]
+        extras: Vec<String>,
     },
     /// `check`, then a task's behaviour on its data: every split indexed,
     /// clips decoded, loss finite, metrics of perfect predictions at least
@@ -411,13 +428,29 @@ next:
                 r.peak_rss_mib
             );
             if let Some(path) = json {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .with_context(|| format!("cannot open {}", path.display()))?;
-                writeln!(f, "{}", serde_json::to_string(&r)?)?;
+                append_json_line(&path, &r)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Bench(BenchCommand::Readout { what, json })) => {
+            let r = crate::bench::readout::readout(&what)?;
+            println!(
+                "| head | preset | batch | Wasm steps/s | native steps/s | Wasm / native time | max abs diff | peak RSS |"
+            );
+            println!("|---|---|---:|---:|---:|---:|---:|---:|");
+            println!(
+                "| {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.1e} | {:.0} MiB |",
+                r.head,
+                r.preset,
+                r.batch,
+                r.wasm_steps_per_s,
+                r.native_steps_per_s,
+                r.wasm_over_native,
+                r.max_abs_diff,
+                r.peak_rss_mib
+            );
+            if let Some(path) = json {
+                append_json_line(&path, &r)?;
             }
             Ok(0)
         }
@@ -568,9 +601,14 @@ next:
             }
             Ok(0)
         }
-        Some(Command::Plugins(PluginsCommand::Check { file })) => {
+        Some(Command::Plugins(PluginsCommand::Check {
+            file,
+            output,
+            extras,
+        })) => {
             let rt = Runtime::new(Runtime::default_cache_dir())?;
-            let report = crate::authoring::checks::check(&rt, &PluginRef::parse(&file))?;
+            let probe = crate::authoring::checks::ReadoutProbe::parse(&output, &extras)?;
+            let report = crate::authoring::checks::check(&rt, &PluginRef::parse(&file), &probe)?;
             print!("{}", report.table());
             Ok(if report.passed() { 0 } else { 1 })
         }
@@ -1049,4 +1087,16 @@ fn print_description(d: &serde_json::Value) {
             println!("{k:<16} {v}");
         }
     }
+}
+
+/// Append `value` as one JSON line to `path` (benchmark records).
+fn append_json_line(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(f, "{}", serde_json::to_string(value)?)?;
+    Ok(())
 }

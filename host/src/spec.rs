@@ -70,6 +70,10 @@ pub struct ReadoutEntry {
     /// Options passed to the readout's `init`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, toml::Value>,
+    /// Train this head only on these tasks (names as in `[[tasks]]`), or
+    /// on every task but `!NAME`; default: every task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<String>,
 }
 
 /// Budget values by key (the keys of `--budget-for`).
@@ -241,6 +245,7 @@ impl RunConfig {
                         label,
                         plugin,
                         config,
+                        tasks: r.tasks.clone(),
                     }
                 })
                 .collect();
@@ -303,6 +308,7 @@ impl RunConfig {
                         .iter()
                         .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
                         .collect(),
+                    tasks: h.tasks.clone(),
                 })
                 .collect(),
             protocol: spec.protocol.clone(),

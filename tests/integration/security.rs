@@ -366,6 +366,7 @@ fn hostile_plugin_suite() {
         label: "t".into(),
         plugin: PluginRef::Builtin("motion".into()),
         config: vec![],
+        tasks: vec![],
     });
     let e = format!("{:#}", pipeline::run(&spec).unwrap_err());
     assert!(e.contains("is a task plugin, not a readout"), "{e}");

@@ -206,3 +206,85 @@ fn bad_dataset_files_are_errors_naming_the_file() {
     let e = format!("{:#}", check("typhoon", &ty));
     assert!(e.contains("val/sequences.csv"), "{e}");
 }
+
+#[test]
+fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = SynthSpec {
+        train: 8,
+        val: 4,
+        test: 4,
+        seed: 3,
+    };
+    let (stir, fly) = (dir.path().join("stir"), dir.path().join("fly"));
+    synth::write("stir", &stir, &small).unwrap();
+    synth::write("flyvsfly", &fly, &small).unwrap();
+
+    // Targets are [16 frames, 34 points, (x, y, visible, known)]: the
+    // synthetic training split knows every frame (and some occlusions by
+    // the instrument), the STIR-like test split only the last frame.
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "stir", Some(&stir));
+    let mut known_frames = |split: &str| -> Vec<usize> {
+        let clips = t.index(split).unwrap();
+        let target = &clips[0].target;
+        (0..16)
+            .filter(|f| (0..34).any(|p| target[(f * 34 + p) * 4 + 3] == 1.0))
+            .collect()
+    };
+    assert_eq!(known_frames("train"), (0..16).collect::<Vec<_>>());
+    assert_eq!(known_frames("test"), vec![15]);
+    let hidden: usize = t
+        .index("train")
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c.target
+                .chunks(4)
+                .filter(|v| v[3] == 1.0 && v[2] == 0.0)
+                .count()
+        })
+        .sum();
+    assert!(hidden > 0, "the instrument hides some tracked points");
+
+    // A bad visibility flag is named with its file and line.
+    let tracks = stir.join("train/train-v0000/tracks.csv");
+    let text = std::fs::read_to_string(&tracks).unwrap();
+    std::fs::write(&tracks, text.replacen(",1\n", ",2\n", 1)).unwrap();
+    let e = t.index("train").unwrap_err().to_string();
+    assert!(
+        e.contains("train-v0000/tracks.csv line") && e.contains("not 0 or 1"),
+        "{e}"
+    );
+    std::fs::write(&tracks, text).unwrap();
+
+    let mut spec = RunSpec::default_run(dir.path().join("out"));
+    spec.tasks = vec![
+        PluginRef::Builtin("flyvsfly".into()),
+        PluginRef::Builtin("stir".into()),
+    ];
+    spec.task_data = vec![("flyvsfly".into(), fly), ("stir".into(), stir)];
+    spec.heads = vec![
+        HeadSpec::parse("linear").unwrap(),
+        HeadSpec::parse("flat=linear@!stir:pool=flatten").unwrap(),
+        HeadSpec::parse("tracking@stir:width=16,heads=2,tiles=2,embed=8").unwrap(),
+    ];
+    spec.protocol.steps = Some(4);
+    spec.bootstrap = 0;
+    spec.progress = false;
+    spec.cache_dir = None;
+    let results = pipeline::run(&spec).unwrap();
+    let heads = |i: usize| -> Vec<&str> {
+        results.tasks[i]
+            .heads
+            .iter()
+            .map(|h| h.head.as_str())
+            .collect()
+    };
+    assert_eq!(heads(0), ["linear", "flat"], "flyvsfly has no query points");
+    assert_eq!(heads(1), ["linear", "tracking"]);
+    let tracking = &results.tasks[1].heads[1];
+    assert!(tracking.error.is_none(), "{:?}", tracking.error);
+    assert!(tracking.final_train_loss.unwrap().is_finite());
+    assert!(tracking.scores["test"]["accuracy"].is_finite());
+}

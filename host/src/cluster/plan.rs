@@ -85,6 +85,9 @@ impl Plan {
         }
         for (t, (task_ref, _)) in prepared.tasks.iter().enumerate() {
             for (h, (head, _)) in prepared.heads.iter().enumerate() {
+                if !head.applies_to(&task_ref.name()) {
+                    continue;
+                }
                 units.push(Unit::Train {
                     task: task_ref.name(),
                     task_index: t,

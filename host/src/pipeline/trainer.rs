@@ -5,10 +5,10 @@
 
 use super::checkpoint::{Checkpoints, HeadState, State, Tensors};
 use super::inputs::Inputs;
-use super::{HeadSpec, RunSpec};
+use super::{RunHead, RunSpec};
 use crate::report::HeadResult;
 use crate::runtime::bindings::{FeatureSpec, Protocol};
-use crate::runtime::{LoadedComponent, PluginError, ReadoutPlugin, Runtime, TaskPlugin};
+use crate::runtime::{PluginError, ReadoutPlugin, Runtime, TaskPlugin};
 use crate::tensor::DynTensor;
 use crate::train::{AdamW, WarmupCosine};
 use anyhow::{Context, Result};
@@ -28,6 +28,8 @@ pub struct Minival {
 }
 
 pub struct TrainedHead {
+    /// The head's place in the run's list (its seeds follow it).
+    index: usize,
     pub plugin: Option<ReadoutPlugin>,
     pub result: HeadResult,
     opt: AdamW,
@@ -82,20 +84,18 @@ pub fn train(
     spec: &RunSpec,
     rt: &Runtime,
     task: &mut TaskPlugin,
-    heads: &[(HeadSpec, LoadedComponent)],
+    heads: &[RunHead<'_>],
     features: FeatureSpec,
     protocol: &Protocol,
     feats: &Inputs,
     targets: &DynTensor,
     minival: Option<&Minival>,
     checkpoints: &Checkpoints,
-    head_offset: usize,
 ) -> Result<(Vec<TrainedHead>, Option<u32>)> {
     let mut trained: Vec<TrainedHead> = vec![];
     // Seeds follow a head's place in the run's list, so a head trained
     // alone (one shard of a cluster run) gets the numbers it gets jointly.
-    for (i, (h, c)) in heads.iter().enumerate() {
-        let i = head_offset + i;
+    for &(i, (h, c)) in heads {
         let mut result = HeadResult {
             head: h.label.clone(),
             plugin: c.origin.clone(),
@@ -130,6 +130,7 @@ pub fn train(
             protocol.clip_norm.map(|c| c as f64),
         );
         trained.push(TrainedHead {
+            index: i,
             plugin,
             result,
             opt,
@@ -170,10 +171,10 @@ pub fn train(
     bar.set_position(start as u64);
     for step in start..protocol.steps {
         let rows = sampler.next(batch);
-        for (i, h) in trained.iter_mut().enumerate() {
+        for h in trained.iter_mut() {
             if let Some(p) = h.plugin.as_mut() {
                 // Dropout masks depend on (seed, head, step) only.
-                p.reseed(spec.seed ^ (((head_offset + i) as u64 + 1) << 40) ^ step as u64);
+                p.reseed(spec.seed ^ ((h.index as u64 + 1) << 40) ^ step as u64);
             }
         }
         let (f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
