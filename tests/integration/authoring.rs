@@ -175,6 +175,28 @@ fn plugins_check_and_test_catch_broken_plugins() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+    // The tracking head is built for STIR's shapes and reads its query points.
+    let out = scivid(dir.path(), &["plugins", "check", "tracking"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("--output and --extra"), "{text}");
+    let out = scivid(
+        dir.path(),
+        &[
+            "plugins",
+            "check",
+            "tracking",
+            "--output",
+            "16,34,4",
+            "--extra",
+            "queries=34,2",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("[B, 16, 34, 4]"),
+        "{text}"
+    );
     let out = scivid(dir.path(), &["plugins", "test", "motion"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass --data DIR"));

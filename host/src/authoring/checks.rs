@@ -7,7 +7,7 @@ use crate::pipeline::{PluginRef, check_dataset};
 use crate::runtime::bindings::{ClipSpec, FeatureSpec, Grant, TaskKind};
 use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin};
 use crate::tensor::{DynTensor, default_device};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::path::Path;
 
@@ -64,8 +64,48 @@ impl Report {
     }
 }
 
+/// What a readout is exercised with by `plugins check`: the target shape
+/// it is built for and the extra inputs it receives (per-clip shapes,
+/// random values in [0, 1]).
+#[derive(Debug, Clone)]
+pub struct ReadoutProbe {
+    pub output: Vec<u32>,
+    pub extras: Vec<(String, Vec<usize>)>,
+}
+
+impl Default for ReadoutProbe {
+    fn default() -> Self {
+        ReadoutProbe {
+            output: vec![3],
+            extras: vec![],
+        }
+    }
+}
+
+impl ReadoutProbe {
+    /// `--output 16,34,4` and `--extra NAME=34,2` as typed.
+    pub fn parse(output: &[u32], extras: &[String]) -> Result<Self> {
+        let mut probe = ReadoutProbe::default();
+        if !output.is_empty() {
+            probe.output = output.to_vec();
+        }
+        for e in extras {
+            let (name, shape) = e
+                .split_once('=')
+                .with_context(|| format!("--extra `{e}`: expected NAME=D1,D2,..."))?;
+            let shape = shape
+                .split(',')
+                .map(|d| d.trim().parse::<usize>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .with_context(|| format!("--extra `{e}`: dimensions must be whole numbers"))?;
+            probe.extras.push((name.to_string(), shape));
+        }
+        Ok(probe)
+    }
+}
+
 /// `scivid plugins check`: the component against the SDK, without data.
-pub fn check(rt: &Runtime, plugin: &PluginRef) -> Result<Report> {
+pub fn check(rt: &Runtime, plugin: &PluginRef, probe: &ReadoutProbe) -> Result<Report> {
     let mut report = Report {
         plugin: plugin.name(),
         checks: vec![],
@@ -90,14 +130,14 @@ pub fn check(rt: &Runtime, plugin: &PluginRef) -> Result<Report> {
     );
     match component.kind {
         PluginKind::Task => check_task(rt, &component, &mut report),
-        PluginKind::Readout => check_readout(rt, &component, &mut report),
+        PluginKind::Readout => check_readout(rt, &component, probe, &mut report),
     }
     Ok(report)
 }
 
 /// `scivid plugins test`: `check`, then a task's behaviour on `data`.
 pub fn test(rt: &Runtime, plugin: &PluginRef, data: Option<&Path>) -> Result<Report> {
-    let mut report = check(rt, plugin)?;
+    let mut report = check(rt, plugin, &ReadoutProbe::default())?;
     if !report.passed() {
         return Ok(report);
     }
@@ -116,8 +156,17 @@ pub fn test(rt: &Runtime, plugin: &PluginRef, data: Option<&Path>) -> Result<Rep
 }
 
 fn random(shape: &[usize], rng: &mut StdRng) -> DynTensor {
+    random_in(shape, -1.0..1.0, rng)
+}
+
+/// Values in [0, 1), as normalised coordinates are.
+fn random_unit(shape: &[usize], rng: &mut StdRng) -> DynTensor {
+    random_in(shape, 0.0..1.0, rng)
+}
+
+fn random_in(shape: &[usize], range: std::ops::Range<f32>, rng: &mut StdRng) -> DynTensor {
     let n = shape.iter().product();
-    let data = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let data = (0..n).map(|_| rng.random_range(range.clone())).collect();
     DynTensor::from_vec(data, shape, &default_device()).expect("valid shape")
 }
 
@@ -245,22 +294,22 @@ fn report_value<T>(
     }
 }
 
-/// A small feature spec and output shape to exercise a readout with.
+/// A small feature spec to exercise a readout with (16 frames, as every
+/// SciVid task reads).
 const PROBE: FeatureSpec = FeatureSpec {
-    time: 4,
+    time: 16,
     tokens: 16,
     dim: 32,
     grid_h: 4,
     grid_w: 4,
 };
-const PROBE_OUTPUT: [u32; 1] = [3];
 
-fn check_readout(rt: &Runtime, c: &LoadedComponent, report: &mut Report) {
+fn check_readout(rt: &Runtime, c: &LoadedComponent, probe: &ReadoutProbe, report: &mut Report) {
     let start = |seed| -> Result<crate::runtime::ReadoutPlugin, String> {
         let mut r = rt
             .instantiate_readout(c, seed, &Budgets::default())
             .map_err(|e| format!("{e:#}"))?;
-        r.init(&[], PROBE, &PROBE_OUTPUT)
+        r.init(&[], PROBE, &probe.output)
             .map_err(|e| e.to_string())?;
         Ok(r)
     };
@@ -290,19 +339,28 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, report: &mut Report) {
         )),
     );
     report.add("grants", Ok("none (readouts get no files)".into()));
-    let init = readout
-        .init(&[], PROBE, &PROBE_OUTPUT)
-        .map_err(|e| e.to_string());
+    let init = readout.init(&[], PROBE, &probe.output).map_err(|e| {
+        format!(
+            "{e} (built for target shape {:?}; --output and --extra give a task's shapes)",
+            probe.output
+        )
+    });
     if !report.add(
         "init",
         init.map(|_| {
             let total: usize = readout.params().iter().map(|p| p.value.numel()).sum();
             format!(
-                "{} parameters ({total} values) for features [B, {}, {}, {}] -> [B, 3]",
+                "{} parameters ({total} values) for features [B, {}, {}, {}] -> [B, {}]",
                 readout.params().len(),
                 PROBE.time,
                 PROBE.tokens,
-                PROBE.dim
+                PROBE.dim,
+                probe
+                    .output
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }),
     ) {
@@ -318,8 +376,17 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, report: &mut Report) {
         ],
         &mut rng,
     );
+    let extras: Vec<(String, DynTensor)> = probe
+        .extras
+        .iter()
+        .map(|(name, shape)| {
+            let mut full = vec![2];
+            full.extend(shape);
+            (name.clone(), random_unit(&full, &mut rng))
+        })
+        .collect();
     let out = readout
-        .forward(&features, &[], true)
+        .forward(&features, &extras, true)
         .map_err(|e| e.to_string());
     let out = out.and_then(|o| {
         if o.to_vec().iter().all(|v| v.is_finite()) {
@@ -335,7 +402,7 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, report: &mut Report) {
     };
     // d(sum(out * w))/d(param) must exist for every parameter.
     let w = random(out.shape(), &mut rng);
-    let loss = DynTensor::from_burn(out.to_burn::<2>().mul(w.to_burn::<2>()).sum());
+    let loss = DynTensor::from_burn(out.value().clone().mul(w.value().clone()).sum());
     let missing: Vec<String> = if loss.is_tracked() {
         let grads = loss.backward();
         readout
@@ -360,10 +427,10 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, report: &mut Report) {
     );
     let again = start(0).and_then(|mut r| {
         let a = readout
-            .forward(&features, &[], false)
+            .forward(&features, &extras, false)
             .map_err(|e| e.to_string())?;
         let b = r
-            .forward(&features, &[], false)
+            .forward(&features, &extras, false)
             .map_err(|e| e.to_string())?;
         let bits = |t: &DynTensor| t.to_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         if bits(&a) == bits(&b) {
