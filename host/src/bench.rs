@@ -2,7 +2,10 @@
 //! clips, for comparison with the peer benchmarks (shared/reference-bench)
 //! run side by side in the same session, as a ratio. Reports clips/s (the
 //! median repetition), achieved GFLOP/s from the analytic FLOP count, and
-//! the process's peak resident memory.
+//! the process's peak resident memory. `scivid bench readout` is in
+//! [`readout`].
+
+pub mod readout;
 
 use crate::backbone::{self, BackboneSpec};
 use anyhow::Result;

@@ -1,0 +1,279 @@
+//! `scivid bench readout --head attention`: one training step (forward,
+//! softmax cross-entropy, backward, AdamW) of SciVid's attention readout on
+//! frozen random features, timed twice on the same features and weights:
+//! the built-in Wasm plugin, and [`AttentionTwin`], the same head written
+//! natively against the host's op set. Their ratio is the cost of the Wasm
+//! boundary; the twin's outputs must equal the plugin's. The shapes follow
+//! the JAX peer's presets (`readout_jax.py --preset brief|flyvsfly|calms21`).
+
+use crate::runtime::bindings::FeatureSpec;
+use crate::runtime::{Budgets, ReadoutPlugin, Runtime};
+use crate::tensor::ops::{BinaryOp, UnaryOp};
+use crate::tensor::{DynTensor, Ops, default_device};
+use crate::train::adamw::AdamW;
+use anyhow::{Context, Result, bail};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+/// What to measure (also the flags of `scivid bench readout`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadoutBench {
+    /// The head to time: `attention` (the only one with a native twin).
+    #[arg(long, default_value = "attention")]
+    pub head: String,
+    /// Shapes as the JAX peer's presets: brief (T 8, N 196, D 768, 16
+    /// queries, width 768, 12 heads, 10 classes), flyvsfly, calms21.
+    #[arg(long, default_value = "brief")]
+    pub preset: String,
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    /// Timed steps of each (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+}
+
+/// The JAX peer's presets: (time, tokens, dim, queries, width, heads, classes).
+fn preset(name: &str) -> Result<(usize, usize, usize, u32, u32, u32, usize)> {
+    Ok(match name {
+        "brief" => (8, 196, 768, 16, 768, 12, 10),
+        "flyvsfly" => (16, 196, 768, 1, 128, 16, 10),
+        "calms21" => (16, 196, 768, 1, 1024, 16, 10),
+        other => bail!("preset `{other}`: expected brief, flyvsfly or calms21"),
+    })
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReadoutBenchResult {
+    pub runtime: &'static str,
+    pub head: String,
+    pub preset: String,
+    pub batch: usize,
+    pub wasm_steps_per_s: f64,
+    pub native_steps_per_s: f64,
+    /// Wasm step time over native step time (1.0: no overhead).
+    pub wasm_over_native: f64,
+    /// Largest |plugin - twin| over the first forward pass.
+    pub max_abs_diff: f64,
+    pub wasm_step_seconds: Vec<f64>,
+    pub native_step_seconds: Vec<f64>,
+    pub peak_rss_mib: f64,
+}
+
+pub fn readout(b: &ReadoutBench) -> Result<ReadoutBenchResult> {
+    if b.head != "attention" {
+        bail!(
+            "head `{}`: only `attention` has a native twin to compare with",
+            b.head
+        );
+    }
+    let (t, n, d, queries, width, heads, classes) = preset(&b.preset)?;
+    let device = default_device();
+    let mut rng = StdRng::seed_from_u64(0);
+    let features = DynTensor::from_vec(
+        (0..b.batch * t * n * d)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect(),
+        &[b.batch, t, n, d],
+        &device,
+    )?;
+    let mut onehot = vec![0.0f32; b.batch * classes];
+    for row in onehot.chunks_mut(classes) {
+        row[rng.random_range(0..classes)] = 1.0;
+    }
+    let labels = DynTensor::from_vec(onehot, &[b.batch, classes], &device)?;
+    let ops = Ops::new(device, usize::MAX);
+
+    let rt = Runtime::new(None)?;
+    let component = crate::pipeline::PluginRef::Builtin("attention".into()).load(&rt)?;
+    let mut plugin = rt.instantiate_readout(&component, 0, &Budgets::default())?;
+    let config = [
+        ("width", width.to_string()),
+        ("heads", heads.to_string()),
+        ("queries", queries.to_string()),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    let spec = FeatureSpec {
+        time: t as u32,
+        tokens: n as u32,
+        dim: d as u32,
+        grid_h: 14,
+        grid_w: (n / 14) as u32,
+    };
+    plugin
+        .init(&config, spec, &[classes as u32])
+        .context("initialising the attention plugin")?;
+    let mut twin = AttentionTwin::from_plugin(&plugin, width as usize, heads as usize)?;
+
+    // Same weights, same numbers: the twin is the plugin's computation.
+    let a = plugin.forward(&features, &[], false)?.to_vec();
+    let z = twin.forward(&ops, &features)?.to_vec();
+    let max_abs_diff = a
+        .iter()
+        .zip(&z)
+        .map(|(x, y)| (x - y).abs() as f64)
+        .fold(0.0, f64::max);
+    let scale = a.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
+    if max_abs_diff > 1e-4 * scale.max(1.0) {
+        bail!("the native twin disagrees with the plugin by {max_abs_diff:.3e}");
+    }
+
+    let mut wasm_opt = AdamW::new(1e-4, None);
+    let mut wasm_step = || -> Result<()> {
+        let pred = plugin.forward(&features, &[], true)?;
+        let loss = ops.softmax_cross_entropy(&pred, &labels)?;
+        let grads = loss.backward();
+        let values: Vec<DynTensor> = plugin.params().iter().map(|p| p.value.clone()).collect();
+        let gs = gradients(&values, &grads)?;
+        let new = wasm_opt.step(3e-4, &values, &gs);
+        plugin.set_param_values(new);
+        Ok(())
+    };
+    let wasm = time(b, &mut wasm_step)?;
+    let mut native_opt = AdamW::new(1e-4, None);
+    let mut native_step = || -> Result<()> {
+        let pred = twin.forward(&ops, &features)?;
+        let loss = ops.softmax_cross_entropy(&pred, &labels)?;
+        let grads = loss.backward();
+        let gs = gradients(&twin.values, &grads)?;
+        twin.values = native_opt.step(3e-4, &twin.values, &gs);
+        Ok(())
+    };
+    let native = time(b, &mut native_step)?;
+    let (w, nt) = (median(&wasm), median(&native));
+    Ok(ReadoutBenchResult {
+        runtime: "scivid",
+        head: b.head.clone(),
+        preset: b.preset.clone(),
+        batch: b.batch,
+        wasm_steps_per_s: 1.0 / w,
+        native_steps_per_s: 1.0 / nt,
+        wasm_over_native: w / nt,
+        max_abs_diff,
+        wasm_step_seconds: wasm,
+        native_step_seconds: native,
+        peak_rss_mib: super::peak_rss_mib().unwrap_or(f64::NAN),
+    })
+}
+
+fn gradients(values: &[DynTensor], grads: &burn::tensor::Gradients) -> Result<Vec<DynTensor>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.grad(grads)
+                .with_context(|| format!("parameter {i} received no gradient"))
+        })
+        .collect()
+}
+
+/// Seconds of each timed step, after `warmup` untimed ones. A step ends
+/// when its parameters are updated (AdamW reads every gradient back).
+fn time(b: &ReadoutBench, step: &mut impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
+    for _ in 0..b.warmup {
+        step()?;
+    }
+    (0..b.steps.max(1))
+        .map(|_| {
+            let start = std::time::Instant::now();
+            step()?;
+            Ok(start.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// The attention readout written natively against [`Ops`]: the same
+/// computation as the plugin (`scivid_sdk::nn::CrossAttention` with learned
+/// queries, averaged over queries), with the plugin's parameters copied in
+/// by name. Used only to measure what the Wasm boundary costs.
+pub struct AttentionTwin {
+    names: Vec<String>,
+    values: Vec<DynTensor>,
+    width: usize,
+    heads: usize,
+    eps: f32,
+}
+
+impl AttentionTwin {
+    fn from_plugin(plugin: &ReadoutPlugin, width: usize, heads: usize) -> Result<Self> {
+        let (names, values) = plugin
+            .params()
+            .iter()
+            .map(|p| (p.name.clone(), p.value.detached().require_grad()))
+            .unzip();
+        Ok(AttentionTwin {
+            names,
+            values,
+            width,
+            heads,
+            eps: 1e-6,
+        })
+    }
+
+    fn p(&self, name: &str) -> Result<&DynTensor> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| &self.values[i])
+            .with_context(|| format!("the attention plugin has no parameter `{name}`"))
+    }
+
+    fn dense(&self, ops: &Ops, x: &DynTensor, name: &str) -> Result<DynTensor> {
+        let y = ops.matmul(x, self.p(&format!("{name}.weight"))?)?;
+        Ok(ops.binary(BinaryOp::Add, &y, self.p(&format!("{name}.bias"))?)?)
+    }
+
+    /// features [B, T, N, D] -> logits [B, classes].
+    pub fn forward(&self, ops: &Ops, features: &DynTensor) -> Result<DynTensor> {
+        let add = |a: &DynTensor, b: &DynTensor| ops.binary(BinaryOp::Add, a, b);
+        let b = features.shape()[0] as i64;
+        let (w, h) = (self.width as i64, self.heads as i64);
+        let hd = w / h;
+        // Keys and values as (x̂ * scale) @ W + ((bias + pos) @ W + b).
+        let plain = ops.layer_norm(features, None, None, self.eps)?;
+        let shift = add(self.p("norm_in.bias")?, self.p("pos_time")?)?;
+        let scale = ops.reshape(self.p("norm_in.scale")?, &[-1, 1])?;
+        let project = |name: &str| -> Result<DynTensor> {
+            let weight = self.p(&format!("{name}.weight"))?;
+            let scaled = ops.binary(BinaryOp::Mul, weight, &scale)?;
+            let y = ops.matmul(&plain, &scaled)?;
+            let offset = add(
+                &ops.matmul(&shift, weight)?,
+                self.p(&format!("{name}.bias"))?,
+            )?;
+            Ok(ops.reshape(&add(&y, &offset)?, &[b, -1, w])?)
+        };
+        let split = |y: &DynTensor| -> Result<DynTensor> {
+            let rows = y.shape()[0] as i64;
+            Ok(ops.permute(&ops.reshape(y, &[rows, -1, h, hd])?, &[0, 2, 1, 3])?)
+        };
+        let k = split(&project("key")?)?;
+        let v = split(&project("value")?)?;
+        let query = self.p("query")?;
+        let q_rows = query.shape()[0] as i64;
+        let query = ops.reshape(query, &[1, q_rows, w])?;
+        let q = split(&query)?;
+        let scores = ops.mul_scalar(
+            &ops.matmul(&q, &ops.permute(&k, &[0, 1, 3, 2])?)?,
+            1.0 / (hd as f32).sqrt(),
+        );
+        let att = ops.matmul(&ops.softmax(&scores, 3)?, &v)?;
+        let o = ops.reshape(&ops.permute(&att, &[0, 2, 1, 3])?, &[b, q_rows, w])?;
+        let o = add(&self.dense(ops, &o, "proj")?, &query)?;
+        let normed = ops.layer_norm(
+            &o,
+            Some(self.p("norm_mlp.scale")?),
+            Some(self.p("norm_mlp.bias")?),
+            self.eps,
+        )?;
+        let hidden = ops.unary(UnaryOp::Gelu, &self.dense(ops, &normed, "mlp_in")?);
+        let o = add(&o, &self.dense(ops, &hidden, "mlp_out")?)?;
+        Ok(ops.mean(&self.dense(ops, &o, "head")?, &[1], false)?)
+    }
+}
