@@ -1,5 +1,5 @@
-//! A third party's task plugin from `examples/`, built on its own and run by
-//! the unchanged `scivid` binary.
+//! A third party's task and readout plugins from `examples/`, built on their
+//! own and run by the unchanged `scivid` binary.
 
 use crate::common::{build_wasm, motion_data, repo_root, scivid};
 
@@ -45,6 +45,51 @@ fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
         "a constant predictor has balanced accuracy 0.5, got {control}"
     );
     assert!(head > 0.85, "head {head}");
+}
+
+#[test]
+fn example_readout_plugin_builds_and_runs_with_the_unchanged_binary() {
+    let dir = build_wasm(
+        &repo_root().join("examples/change-mlp-readout/Cargo.toml"),
+        "example-plugins",
+    );
+    let wasm = dir.join("change_mlp.wasm");
+    let data = motion_data();
+    let work = tempfile::tempdir().unwrap();
+    let (code, out, err) = scivid(
+        &[
+            "run",
+            "--task",
+            "motion",
+            "--backbone",
+            "pixel8",
+            "--readout",
+            "linear",
+            "--readout",
+            &format!("change={}:hidden=64", wasm.display()),
+            "--data",
+            data.to_str().unwrap(),
+            "--quiet",
+        ],
+        work.path(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("scivid-out/results.json")).unwrap(),
+    )
+    .unwrap();
+    let heads = &json["tasks"][0]["heads"];
+    let score = |i: usize| heads[i]["scores"]["test"]["accuracy"].as_f64().unwrap();
+    assert_eq!(heads[1]["head"], "change", "{heads}");
+    assert_eq!(heads[1]["config"]["hidden"], "64", "{heads}");
+    // Mean pooling cannot see which way the shape moved; the change of each
+    // token between the first and the last frame can.
+    assert!(
+        score(1) > 0.9 && score(0) < 0.5,
+        "change {} vs linear {}",
+        score(1),
+        score(0)
+    );
 }
 
 /// The manufacturing proof of concept of `examples/manufacturing-line`, as
