@@ -201,39 +201,109 @@ impl CrossAttention {
         if qs.len() != 3 || qs[2] != self.width {
             crate::bail!("queries have shape {qs:?}; expected [B, Q, {}]", self.width);
         }
-        let (b, h, w) = (shape[0] as i64, self.heads as i64, self.width as i64);
+        let (b, q) = (shape[0] as i64, qs[1] as i64);
+        let (h, w) = (self.heads as i64, self.width as i64);
         let hd = w / h;
-        // Keys and values of the normalised features plus the position in
-        // time, (x̂ * scale + bias + pos) @ W + b, computed as
-        // x̂ @ (scale * W) + ((bias + pos) @ W + b): the same numbers, but
-        // the big [B, T, N, D] input stays a constant (no gradient flows
-        // into it), which saves a third of the head's work.
+        // The inputs of the keys and values: (x̂ * scale + bias + pos) @ W
+        // + b is x̂ @ (scale * W) + ((bias + pos) @ W + b), so the big
+        // normalised features x̂ [B, T, N, D] stay a constant (no gradient
+        // flows into them) and the position only shifts each time step.
         let plain = features.layer_norm(None, None, self.norm_in.eps)?;
         let shift = self.norm_in.bias.add(&self.pos_time)?; // [T, 1, D]
         let scale = self.norm_in.scale.reshape(&[-1, 1])?; // [D, 1]
-        let project = |dense: &Dense| -> Result<Tensor> {
-            let y = plain.matmul(&dense.weight.mul(&scale)?)?; // [B, T, N, W]
-            let y = y.add(&shift.matmul(&dense.weight)?.add(&dense.bias)?)?;
-            y.reshape(&[b, -1, w])
-        };
-        // Keys, values and queries as [B, H, L, hd].
-        let split = |y: &Tensor| -> Result<Tensor> {
-            let rows = y.shape()[0] as i64;
-            y.reshape(&[rows, -1, h, hd])?.permute(&[0, 2, 1, 3])
-        };
-        let k = split(&project(&self.key)?)?;
-        let v = split(&project(&self.value)?)?;
-        let q = split(queries)?;
-        let scores = q
-            .matmul(&k.permute(&[0, 1, 3, 2])?)?
+        // Queries as [Bq, H, Q, hd], with the 1/sqrt(hd) of the scores.
+        let qh = queries
+            .reshape(&[qs[0] as i64, q, h, hd])?
+            .permute(&[0, 2, 1, 3])?
             .mul_scalar(1.0 / (hd as f32).sqrt());
-        let att = scores.softmax(3)?.matmul(&v)?; // [B, H, Q, hd]
-        let mut o = att.permute(&[0, 2, 1, 3])?.reshape(&[b, qs[1] as i64, w])?;
+        let inputs = AttentionInputs {
+            plain: &plain,
+            shift: &shift,
+            scale: &scale,
+            heads: h,
+            head_dim: hd,
+        };
+        // Few queries (heads x queries below the width): never form the
+        // keys and values; else the usual projections. Same numbers.
+        let att = if h * q < w {
+            inputs.attend_through_features(&qh, &self.key, &self.value)?
+        } else {
+            inputs.attend_through_keys(&qh, &self.key, &self.value)?
+        }; // [B, H, Q, hd]
+        let mut o = att.permute(&[0, 2, 1, 3])?.reshape(&[b, q, w])?;
         if train && self.dropout > 0.0 {
             o = o.dropout(self.dropout)?;
         }
         let o = self.proj.apply(&o)?.add(queries)?;
         let o = o.add(&self.mlp.apply(&self.norm_mlp.apply(&o)?)?)?;
         self.head.apply(&o)
+    }
+}
+
+/// What both ways of computing [`CrossAttention`]'s attention share: the
+/// normalised features x̂ [B, T, N, D], the LayerNorm bias plus the time
+/// position `shift` [T, 1, D] and the LayerNorm `scale` [D, 1].
+struct AttentionInputs<'a> {
+    plain: &'a Tensor,
+    shift: &'a Tensor,
+    scale: &'a Tensor,
+    heads: i64,
+    head_dim: i64,
+}
+
+impl AttentionInputs<'_> {
+    /// The usual way: keys and values [B, H, T*N, hd] from dense
+    /// projections, then softmax(q k^T) v.
+    fn attend_through_keys(&self, qh: &Tensor, key: &Dense, value: &Dense) -> Result<Tensor> {
+        let (h, hd) = (self.heads, self.head_dim);
+        let b = self.plain.shape()[0] as i64;
+        let project = |dense: &Dense| -> Result<Tensor> {
+            let y = self.plain.matmul(&dense.weight.mul(self.scale)?)?; // [B, T, N, W]
+            let y = y.add(&self.shift.matmul(&dense.weight)?.add(&dense.bias)?)?;
+            y.reshape(&[b, -1, h, hd])?.permute(&[0, 2, 1, 3])
+        };
+        let (k, v) = (project(key)?, project(value)?);
+        let scores = qh.matmul(&k.permute(&[0, 1, 3, 2])?)?;
+        scores.softmax(3)?.matmul(&v)
+    }
+
+    /// For few queries: with Wk' = scale * Wk and ck[t] = shift[t] @ Wk +
+    /// bk, each score q . k = x̂ @ (Wk' q) + ck[t] . q, so the queries are
+    /// folded into the key weights ([D, H*Q] instead of [D, width]); and
+    /// since each softmax row sums to 1, p @ v = (p @ x̂) @ Wv' + (p summed
+    /// per time step) @ cv. The work on the big features drops by width /
+    /// (heads x queries).
+    fn attend_through_features(&self, qh: &Tensor, key: &Dense, value: &Dense) -> Result<Tensor> {
+        let (h, hd) = (self.heads, self.head_dim);
+        let s = self.plain.shape();
+        let (b, t, n, d) = (s[0] as i64, s[1] as i64, s[2] as i64, s[3] as i64);
+        let q = qh.shape()[2] as i64;
+        // A weight [D, W] per head: [H, D, hd]; a per-time offset [T, W]
+        // per head: [H, T, hd].
+        let per_head = |w: &Tensor| w.reshape(&[d, h, hd])?.permute(&[1, 0, 2]);
+        let offset = |dense: &Dense| -> Result<Tensor> {
+            let c = self.shift.matmul(&dense.weight)?.add(&dense.bias)?; // [T, 1, W]
+            c.reshape(&[t, h, hd])?.permute(&[1, 0, 2])
+        };
+        // Scores [B, H, Q, T*N].
+        let folded = per_head(&key.weight.mul(self.scale)?)? // [H, D, hd]
+            .matmul(&qh.permute(&[0, 1, 3, 2])?)? // [Bq, H, D, Q]
+            .permute(&[0, 2, 1, 3])?;
+        let folded = folded.reshape(&[folded.shape()[0] as i64, d, h * q])?;
+        let x = self.plain.reshape(&[b, t * n, d])?;
+        let scores = x
+            .matmul(&folded)? // [B, T*N, H*Q]
+            .reshape(&[b, t, n, h, q])?
+            .permute(&[0, 3, 4, 1, 2])?; // [B, H, Q, T, N]
+        let ck = qh.matmul(&offset(key)?.permute(&[0, 2, 1])?)?; // [Bq, H, Q, T]
+        let ck = ck.reshape(&[ck.shape()[0] as i64, h, q, t, 1])?;
+        let p = scores.add(&ck)?.reshape(&[b, h, q, t * n])?.softmax(3)?;
+        // p @ v, through the features.
+        let px = p.reshape(&[b, h * q, t * n])?.matmul(&x)?; // [B, H*Q, D]
+        let pv = px
+            .reshape(&[b, h, q, d])?
+            .matmul(&per_head(&value.weight.mul(self.scale)?)?)?; // [B, H, Q, hd]
+        let per_step = p.reshape(&[b, h, q, t, n])?.sum(&[4], false)?; // [B, H, Q, T]
+        pv.add(&per_step.matmul(&offset(value)?)?)
     }
 }

@@ -190,8 +190,9 @@ fn median(v: &[f64]) -> f64 {
 
 /// The attention readout written natively against [`Ops`]: the same
 /// computation as the plugin (`scivid_sdk::nn::CrossAttention` with learned
-/// queries, averaged over queries), with the plugin's parameters copied in
-/// by name. Used only to measure what the Wasm boundary costs.
+/// queries, both of its ways to attend, averaged over queries), with the
+/// plugin's parameters copied in by name. Used only to measure what the
+/// Wasm boundary costs; the bench checks that both give the same outputs.
 pub struct AttentionTwin {
     names: Vec<String>,
     values: Vec<DynTensor>,
@@ -232,39 +233,70 @@ impl AttentionTwin {
     /// features [B, T, N, D] -> logits [B, classes].
     pub fn forward(&self, ops: &Ops, features: &DynTensor) -> Result<DynTensor> {
         let add = |a: &DynTensor, b: &DynTensor| ops.binary(BinaryOp::Add, a, b);
-        let b = features.shape()[0] as i64;
+        let mul = |a: &DynTensor, b: &DynTensor| ops.binary(BinaryOp::Mul, a, b);
+        let s = features.shape();
+        let (b, t, n, d) = (s[0] as i64, s[1] as i64, s[2] as i64, s[3] as i64);
         let (w, h) = (self.width as i64, self.heads as i64);
         let hd = w / h;
-        // Keys and values as (x̂ * scale) @ W + ((bias + pos) @ W + b).
         let plain = ops.layer_norm(features, None, None, self.eps)?;
-        let shift = add(self.p("norm_in.bias")?, self.p("pos_time")?)?;
-        let scale = ops.reshape(self.p("norm_in.scale")?, &[-1, 1])?;
-        let project = |name: &str| -> Result<DynTensor> {
-            let weight = self.p(&format!("{name}.weight"))?;
-            let scaled = ops.binary(BinaryOp::Mul, weight, &scale)?;
-            let y = ops.matmul(&plain, &scaled)?;
-            let offset = add(
-                &ops.matmul(&shift, weight)?,
-                self.p(&format!("{name}.bias"))?,
-            )?;
-            Ok(ops.reshape(&add(&y, &offset)?, &[b, -1, w])?)
-        };
-        let split = |y: &DynTensor| -> Result<DynTensor> {
-            let rows = y.shape()[0] as i64;
-            Ok(ops.permute(&ops.reshape(y, &[rows, -1, h, hd])?, &[0, 2, 1, 3])?)
-        };
-        let k = split(&project("key")?)?;
-        let v = split(&project("value")?)?;
+        let shift = add(self.p("norm_in.bias")?, self.p("pos_time")?)?; // [T, 1, D]
+        let scale = ops.reshape(self.p("norm_in.scale")?, &[-1, 1])?; // [D, 1]
         let query = self.p("query")?;
-        let q_rows = query.shape()[0] as i64;
-        let query = ops.reshape(query, &[1, q_rows, w])?;
-        let q = split(&query)?;
-        let scores = ops.mul_scalar(
-            &ops.matmul(&q, &ops.permute(&k, &[0, 1, 3, 2])?)?,
+        let q = query.shape()[0] as i64;
+        let query = ops.reshape(query, &[1, q, w])?;
+        let qh = ops.mul_scalar(
+            &ops.permute(&ops.reshape(&query, &[1, q, h, hd])?, &[0, 2, 1, 3])?,
             1.0 / (hd as f32).sqrt(),
         );
-        let att = ops.matmul(&ops.softmax(&scores, 3)?, &v)?;
-        let o = ops.reshape(&ops.permute(&att, &[0, 2, 1, 3])?, &[b, q_rows, w])?;
+        let weight = |name: &str| self.p(&format!("{name}.weight"));
+        // ((bias + pos) @ W + b) as [H, T, hd].
+        let offset = |name: &str| -> Result<DynTensor> {
+            let c = add(
+                &ops.matmul(&shift, weight(name)?)?,
+                self.p(&format!("{name}.bias"))?,
+            )?;
+            Ok(ops.permute(&ops.reshape(&c, &[t, h, hd])?, &[1, 0, 2])?)
+        };
+        let per_head = |x: &DynTensor| -> Result<DynTensor> {
+            Ok(ops.permute(&ops.reshape(x, &[d, h, hd])?, &[1, 0, 2])?)
+        };
+        let att = if h * q < w {
+            // As the plugin: queries folded into the key weights, p @ x̂ first.
+            let folded = ops.matmul(
+                &per_head(&mul(weight("key")?, &scale)?)?,
+                &ops.permute(&qh, &[0, 1, 3, 2])?,
+            )?;
+            let folded = ops.reshape(&ops.permute(&folded, &[0, 2, 1, 3])?, &[1, d, h * q])?;
+            let x = ops.reshape(&plain, &[b, t * n, d])?;
+            let scores = ops.permute(
+                &ops.reshape(&ops.matmul(&x, &folded)?, &[b, t, n, h, q])?,
+                &[0, 3, 4, 1, 2],
+            )?;
+            let ck = ops.matmul(&qh, &ops.permute(&offset("key")?, &[0, 2, 1])?)?;
+            let ck = ops.reshape(&ck, &[1, h, q, t, 1])?;
+            let p = ops.softmax(&ops.reshape(&add(&scores, &ck)?, &[b, h, q, t * n])?, 3)?;
+            let px = ops.matmul(&ops.reshape(&p, &[b, h * q, t * n])?, &x)?;
+            let pv = ops.matmul(
+                &ops.reshape(&px, &[b, h, q, d])?,
+                &per_head(&mul(weight("value")?, &scale)?)?,
+            )?;
+            let per_step = ops.sum(&ops.reshape(&p, &[b, h, q, t, n])?, &[4], false)?;
+            add(&pv, &ops.matmul(&per_step, &offset("value")?)?)?
+        } else {
+            let project = |name: &str| -> Result<DynTensor> {
+                let y = ops.matmul(&plain, &mul(weight(name)?, &scale)?)?;
+                let c = add(
+                    &ops.matmul(&shift, weight(name)?)?,
+                    self.p(&format!("{name}.bias"))?,
+                )?;
+                let y = ops.reshape(&add(&y, &c)?, &[b, -1, h, hd])?;
+                Ok(ops.permute(&y, &[0, 2, 1, 3])?)
+            };
+            let (k, v) = (project("key")?, project("value")?);
+            let scores = ops.matmul(&qh, &ops.permute(&k, &[0, 1, 3, 2])?)?;
+            ops.matmul(&ops.softmax(&scores, 3)?, &v)?
+        };
+        let o = ops.reshape(&ops.permute(&att, &[0, 2, 1, 3])?, &[b, q, w])?;
         let o = add(&self.dense(ops, &o, "proj")?, &query)?;
         let normed = ops.layer_norm(
             &o,

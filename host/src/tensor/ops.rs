@@ -200,6 +200,19 @@ impl Ops {
         let mut shape = batch;
         shape.extend([m, n]);
         self.check_result("matmul", &shape)?;
+        if numel(&sb[..sb.len() - 2]) == 1 && sa.len() > 2 {
+            // [..., M, K] x [K, N] (a dense layer on a batch of rows): one
+            // GEMM over all rows. As a broadcast batched matmul, backward
+            // would form one [K, N] weight gradient per batch entry and
+            // then sum them.
+            let rows = numel(sa) / k1;
+            let flat = a.value().clone().reshape(padded(&[rows, k1]));
+            let weight = b.value().clone().reshape(padded(&[k2, n]));
+            return Ok(DynTensor::from_padded(
+                flat.matmul(weight).reshape(padded(&shape)),
+                shape,
+            ));
+        }
         Ok(DynTensor::from_padded(
             a.value().clone().matmul(b.value().clone()),
             shape,
