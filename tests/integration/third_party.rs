@@ -1,7 +1,7 @@
 //! A third party's task and readout plugins from `examples/`, built on their
 //! own and run by the unchanged `scivid` binary.
 
-use crate::common::{build_wasm, motion_data, repo_root, scivid};
+use crate::common::{build_wasm, motion_data, repo_root, results_json, scivid};
 
 #[test]
 fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
@@ -29,10 +29,7 @@ fn example_task_plugin_builds_and_runs_with_the_unchanged_binary() {
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("## motion-sign"), "{out}");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(work.path().join("scivid-out/results.json")).unwrap(),
-    )
-    .unwrap();
+    let json = results_json(&work.path().join("scivid-out"));
     let task = &json["tasks"][0];
     let head = task["heads"][0]["scores"]["test"]["balanced_accuracy"]
         .as_f64()
@@ -74,10 +71,7 @@ fn example_readout_plugin_builds_and_runs_with_the_unchanged_binary() {
         work.path(),
     );
     assert_eq!(code, 0, "{out}\n{err}");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(work.path().join("scivid-out/results.json")).unwrap(),
-    )
-    .unwrap();
+    let json = results_json(&work.path().join("scivid-out"));
     let heads = &json["tasks"][0]["heads"];
     let score = |i: usize| heads[i]["scores"]["test"]["accuracy"].as_f64().unwrap();
     assert_eq!(heads[1]["head"], "change", "{heads}");
