@@ -287,6 +287,15 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Every speed figure (backbone forward, readout step, Wasm overhead),
+    /// with the peer benchmarks run in the same invocation when given.
+    All {
+        #[command(flatten)]
+        what: crate::bench::all::AllBench,
+        /// Append the figures as one JSON line to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// One training step of a readout as a Wasm plugin and as its native
     /// twin, on the same features and weights: steps/s and their ratio.
     Readout {
@@ -429,6 +438,14 @@ next:
             );
             if let Some(path) = json {
                 append_json_line(&path, &r)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Bench(BenchCommand::All { what, json })) => {
+            let figures = crate::bench::all::all(&what)?;
+            print!("{}", crate::bench::all::table(&figures));
+            if let Some(path) = json {
+                append_json_line(&path, &figures)?;
             }
             Ok(0)
         }

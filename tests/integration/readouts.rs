@@ -144,3 +144,24 @@ fn tracking_forward_matches_the_numpy_reference() {
         .to_string();
     assert!(e.contains("queries"), "{e}");
 }
+
+/// `scivid bench readout` compares like with like: the native twin computes
+/// exactly what the Wasm attention plugin computes, on both of the probe's
+/// ways to attend (few queries: folded into the key weights; many: keys
+/// and values formed), and both train.
+#[test]
+fn the_native_twin_of_the_attention_head_matches_the_plugin() {
+    for preset in ["flyvsfly", "many-queries"] {
+        let r = scivid::bench::readout::readout(&scivid::bench::readout::ReadoutBench {
+            head: "attention".into(),
+            preset: preset.into(),
+            batch: 2,
+            steps: 1,
+            warmup: 0,
+        })
+        .unwrap();
+        // The same ops in the same order: the same bits.
+        assert_eq!(r.max_abs_diff, 0.0, "{preset}");
+        assert!(r.wasm_steps_per_s > 0.0 && r.native_steps_per_s > 0.0);
+    }
+}

@@ -21,7 +21,8 @@ pub struct ReadoutBench {
     #[arg(long, default_value = "attention")]
     pub head: String,
     /// Shapes as the JAX peer's presets: brief (T 8, N 196, D 768, 16
-    /// queries, width 768, 12 heads, 10 classes), flyvsfly, calms21.
+    /// queries, width 768, 12 heads, 10 classes), flyvsfly, calms21; and
+    /// many-queries (64 queries x 8 heads over width 128).
     #[arg(long, default_value = "brief")]
     pub preset: String,
     #[arg(long, default_value_t = 32)]
@@ -39,7 +40,10 @@ fn preset(name: &str) -> Result<(usize, usize, usize, u32, u32, u32, usize)> {
         "brief" => (8, 196, 768, 16, 768, 12, 10),
         "flyvsfly" => (16, 196, 768, 1, 128, 16, 10),
         "calms21" => (16, 196, 768, 1, 1024, 16, 10),
-        other => bail!("preset `{other}`: expected brief, flyvsfly or calms21"),
+        // No JAX twin: heads x queries above the width, so the probe forms
+        // keys and values (the tracking head's regime).
+        "many-queries" => (8, 49, 192, 64, 128, 8, 10),
+        other => bail!("preset `{other}`: expected brief, flyvsfly, calms21 or many-queries"),
     })
 }
 

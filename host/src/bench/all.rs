@@ -1,0 +1,186 @@
+//! `scivid bench all`: every speed figure issue 7 asks for, in one run,
+//! and — given the peer benchmarks' folder and a Python that has JAX and
+//! onnxruntime — the peers on the same computations in the same run,
+//! printed as ratios (the machines are shared: absolute times drift, ratios
+//! measured side by side much less).
+
+use super::readout::{ReadoutBench, readout};
+use super::{BackboneBench, backbone};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The flags of `scivid bench all`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AllBench {
+    /// The peer benchmarks' folder (`onnx_vit.py`, `vit_jax.py`,
+    /// `readout_jax.py`); without it only scivid's figures are printed.
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
+    /// The Python that runs the peers (a venv with jax, flax, optax,
+    /// onnx, onnxruntime).
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// Timed repetitions of each figure (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+}
+
+/// One figure: scivid's value, the peer's, and what the ratio should reach.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Figure {
+    pub what: String,
+    pub unit: &'static str,
+    pub scivid: f64,
+    pub peer: Option<(String, f64)>,
+    /// What issue 7 asks for, in words (`>= 1.1x` of the peer, ...).
+    pub target: Option<&'static str>,
+}
+
+impl Figure {
+    pub fn ratio(&self) -> Option<f64> {
+        self.peer.as_ref().map(|(_, p)| self.scivid / p)
+    }
+}
+
+pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
+    if let Some(dir) = &b.peers
+        && !dir.join("readout_jax.py").is_file()
+    {
+        bail!(
+            "{} has no readout_jax.py: --peers takes the reference benchmarks' folder",
+            dir.display()
+        );
+    }
+    let peer = |script: &str, args: &[&str], field: &str| -> Result<Option<(String, f64)>> {
+        let Some(dir) = &b.peers else {
+            return Ok(None);
+        };
+        let value = run_peer(&b.python, dir, script, args, field)?;
+        Ok(Some((script.to_string(), value)))
+    };
+    let reps = b.reps.max(1).to_string();
+    let mut figures = vec![];
+    for (model, peer_model, batch, onnx_target, jax_target) in [
+        ("videomae-b", "B", 1, ">= 1.1x", Some(">= 1.7x")),
+        ("videomae-s", "S", 1, ">= 1.1x", None),
+    ] {
+        eprintln!("bench: {model} forward, batch {batch}");
+        let r = backbone(&BackboneBench {
+            model: model.into(),
+            weights: None,
+            frames: 16,
+            size: 224,
+            batch,
+            reps: b.reps.max(1),
+            warmup: 1,
+        })?;
+        let batch_s = batch.to_string();
+        let args = ["--model", peer_model, "--batch", &batch_s, "--reps", &reps];
+        figures.push(Figure {
+            what: format!("{model} forward (16x224x224, batch {batch}) vs onnxruntime"),
+            unit: "clips/s",
+            scivid: r.clips_per_s,
+            peer: peer("onnx_vit.py", &args, "clips_per_s")?,
+            target: Some(onnx_target),
+        });
+        if let Some(t) = jax_target {
+            figures.push(Figure {
+                what: format!("{model} forward (16x224x224, batch {batch}) vs JAX"),
+                unit: "clips/s",
+                scivid: r.clips_per_s,
+                peer: peer("vit_jax.py", &args, "clips_per_s")?,
+                target: Some(t),
+            });
+        }
+    }
+    eprintln!("bench: attention readout training step (brief)");
+    let r = readout(&ReadoutBench {
+        head: "attention".into(),
+        preset: "brief".into(),
+        batch: 32,
+        steps: b.reps.max(1),
+        warmup: 1,
+    })?;
+    figures.push(Figure {
+        what: "attention readout step (brief preset, batch 32) vs JAX".into(),
+        unit: "steps/s",
+        scivid: r.wasm_steps_per_s,
+        peer: peer(
+            "readout_jax.py",
+            &["--preset", "brief", "--batch", "32", "--steps", &reps],
+            "steps_per_s",
+        )?,
+        target: Some(">= 1.5x"),
+    });
+    figures.push(Figure {
+        what: "the same step's time, Wasm plugin over its native twin".into(),
+        unit: "ratio",
+        scivid: r.wasm_over_native,
+        peer: None,
+        target: Some("<= 1.03"),
+    });
+    Ok(figures)
+}
+
+/// Run one peer script with `--json` and read `field` from its record.
+fn run_peer(python: &Path, dir: &Path, script: &str, args: &[&str], field: &str) -> Result<f64> {
+    eprintln!("bench: peer {script} {}", args.join(" "));
+    let record = std::env::temp_dir().join(format!(
+        "scivid-peer-{}-{:016x}.jsonl",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let out = std::process::Command::new(python)
+        .current_dir(dir)
+        .arg(script)
+        .args(args)
+        .arg("--json")
+        .arg(&record)
+        // These machines halve OpenBLAS's speed with this setting.
+        .env_remove("OPENBLAS_CORETYPE")
+        .output()
+        .with_context(|| format!("cannot run {} {script}", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "peer {script} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+    }
+    let text = std::fs::read_to_string(&record)
+        .with_context(|| format!("peer {script} wrote no record"))?;
+    let _ = std::fs::remove_file(&record);
+    let line = text
+        .lines()
+        .last()
+        .with_context(|| format!("peer {script} wrote no record"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).with_context(|| format!("peer {script}'s record"))?;
+    v[field]
+        .as_f64()
+        .with_context(|| format!("peer {script}'s record has no number `{field}`"))
+}
+
+/// The figures as a Markdown table.
+pub fn table(figures: &[Figure]) -> String {
+    let mut out = String::from(
+        "| figure | unit | scivid | peer | peer value | scivid / peer | target |\n|---|---|---:|---|---:|---:|---:|\n",
+    );
+    for f in figures {
+        let (peer, value) = match &f.peer {
+            Some((name, v)) => (name.clone(), format!("{v:.3}")),
+            None => ("-".into(), "-".into()),
+        };
+        let ratio = f.ratio().map_or("-".into(), |r| format!("{r:.2}x"));
+        out.push_str(&format!(
+            "| {} | {} | {:.3} | {peer} | {value} | {ratio} | {} |\n",
+            f.what,
+            f.unit,
+            f.scivid,
+            f.target.unwrap_or("-")
+        ));
+    }
+    out
+}
