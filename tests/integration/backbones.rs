@@ -259,3 +259,37 @@ fn cli_lists_backbones_inspects_a_checkpoint_and_runs_a_tiny_model() {
     assert_eq!(results.backbone["family"], "videomae");
     assert_eq!(results.backbone["layer"], 2, "int(4 * 0.95) - 1 = block 2");
 }
+
+/// The ViT blocks use burn's fused attention, which at 1568 tokens (a
+/// ViT-B/16 video clip) takes its tiled online-softmax path, never the
+/// small-config path the parity fixtures exercise: check that path against
+/// softmax(q k^T / sqrt(d)) v formed in full.
+#[test]
+fn fused_attention_matches_the_full_softmax_at_clip_length() {
+    use burn::tensor::ops::AttentionModuleOptions;
+    use burn::tensor::{Distribution, activation, module};
+    let device = Device::flex();
+    let shape = [1, 2, 1568, 64];
+    let r = || Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+    let (q, k, v) = (r(), r(), r());
+    let fused = module::attention(
+        q.clone(),
+        k.clone(),
+        v.clone(),
+        None,
+        None,
+        AttentionModuleOptions::default(),
+    );
+    let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / 8.0);
+    let full = activation::softmax(scores, 3).matmul(v);
+    let (a, b) = (
+        fused.into_data().try_to_vec::<f32>().unwrap(),
+        full.into_data().try_to_vec::<f32>().unwrap(),
+    );
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "largest difference {worst}");
+}

@@ -5,7 +5,8 @@
 
 use super::weights::Weights;
 use anyhow::{Result, bail};
-use burn::tensor::{Tensor, activation};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Tensor, activation, module};
 
 /// y = x W^T + b, with W stored [out, in] as PyTorch does.
 pub struct Dense {
@@ -198,11 +199,13 @@ impl Block {
         let [b, n, d] = x.dims();
         let (h, dh) = (self.heads, d / self.heads);
         let split = |t: Tensor<3>| t.reshape([b, n, h, dh]).swap_dims(1, 2);
-        let q = split(self.q.forward(x.clone())) * (1.0 / (dh as f64).sqrt());
+        let q = split(self.q.forward(x.clone()));
         let k = split(self.k.forward(x.clone()));
         let v = split(self.v.forward(x));
-        let attn = activation::softmax(q.matmul(k.swap_dims(2, 3)), 3);
-        attn.matmul(v).swap_dims(1, 2).reshape([b, n, d])
+        // burn's fused attention: on the CPU backend, long sequences never
+        // form the N x N score matrix (tiles with an online softmax).
+        let out = module::attention(q, k, v, None, None, AttentionModuleOptions::default());
+        out.swap_dims(1, 2).reshape([b, n, d])
     }
 }
 
