@@ -60,36 +60,31 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
     };
     let reps = b.reps.max(1).to_string();
     let mut figures = vec![];
-    for (model, peer_model, batch, onnx_target, jax_target) in [
-        ("videomae-b", "B", 1, ">= 1.1x", Some(">= 1.7x")),
-        ("videomae-s", "S", 1, ">= 1.1x", None),
+    // (model, the peers' name for it, (peer script, peer, target) ...).
+    let onnx = ("onnx_vit.py", "onnxruntime", ">= 1.1x");
+    let jax = ("vit_jax.py", "JAX", ">= 1.7x");
+    for (model, peer_model, peers) in [
+        ("videomae-b", "B", vec![onnx, jax]),
+        ("videomae-s", "S", vec![onnx]),
     ] {
-        eprintln!("bench: {model} forward, batch {batch}");
+        eprintln!("bench: {model} forward, batch 1");
         let r = backbone(&BackboneBench {
             model: model.into(),
             weights: None,
             frames: 16,
             size: 224,
-            batch,
+            batch: 1,
             reps: b.reps.max(1),
             warmup: 1,
         })?;
-        let batch_s = batch.to_string();
-        let args = ["--model", peer_model, "--batch", &batch_s, "--reps", &reps];
-        figures.push(Figure {
-            what: format!("{model} forward (16x224x224, batch {batch}) vs onnxruntime"),
-            unit: "clips/s",
-            scivid: r.clips_per_s,
-            peer: peer("onnx_vit.py", &args, "clips_per_s")?,
-            target: Some(onnx_target),
-        });
-        if let Some(t) = jax_target {
+        let args = ["--model", peer_model, "--batch", "1", "--reps", &reps];
+        for (script, name, target) in peers {
             figures.push(Figure {
-                what: format!("{model} forward (16x224x224, batch {batch}) vs JAX"),
+                what: format!("{model} forward (16x224x224, batch 1) vs {name}"),
                 unit: "clips/s",
                 scivid: r.clips_per_s,
-                peer: peer("vit_jax.py", &args, "clips_per_s")?,
-                target: Some(t),
+                peer: peer(script, &args, "clips_per_s")?,
+                target: Some(target),
             });
         }
     }
