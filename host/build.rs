@@ -16,6 +16,7 @@ const BUILTINS: &[(&str, &str)] = &[
     ("linear", "linear"),
     ("attention", "attention"),
     ("tracking", "tracking"),
+    ("dpt", "dpt"),
 ];
 
 fn main() {

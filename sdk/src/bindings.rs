@@ -19,8 +19,8 @@ pub mod task {
         world: "task",
         runtime_path: "::scivid_sdk::__wit_bindgen::rt",
         with: {
-            "scivid:plugin/tensor@0.2.1": crate::bindings::shared::scivid::plugin::tensor,
-            "scivid:plugin/types@0.2.1": crate::bindings::shared::scivid::plugin::types,
+            "scivid:plugin/tensor@0.2.2": crate::bindings::shared::scivid::plugin::tensor,
+            "scivid:plugin/types@0.2.2": crate::bindings::shared::scivid::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_task_world",
@@ -35,8 +35,8 @@ pub mod readout {
         world: "readout",
         runtime_path: "::scivid_sdk::__wit_bindgen::rt",
         with: {
-            "scivid:plugin/tensor@0.2.1": crate::bindings::shared::scivid::plugin::tensor,
-            "scivid:plugin/types@0.2.1": crate::bindings::shared::scivid::plugin::types,
+            "scivid:plugin/tensor@0.2.2": crate::bindings::shared::scivid::plugin::tensor,
+            "scivid:plugin/types@0.2.2": crate::bindings::shared::scivid::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_readout_world",

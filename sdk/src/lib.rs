@@ -11,7 +11,7 @@
 //! - A **readout** implements [`Readout`] (declare parameters, forward) and
 //!   calls [`export_readout!`].
 //!
-//! The contract is the WIT package `scivid:plugin@0.2.1` in `sdk/wit`; the
+//! The contract is the WIT package `scivid:plugin@0.2.2` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
 //!
@@ -172,7 +172,7 @@ pub use bindings::shared::scivid::plugin::types::{
     ValueMap,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
-pub use tensor::{Init, Tensor};
+pub use tensor::{Init, Padding, Tensor};
 
 /// The SDK (and WIT package) version this crate implements.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

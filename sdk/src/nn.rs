@@ -16,7 +16,7 @@
 //! # }
 //! ```
 
-use crate::{Init, Result, Tensor};
+use crate::{Init, Padding, Result, Tensor};
 
 /// A dense layer: `x @ weight + bias` (weight [inputs, outputs]).
 pub struct Dense {
@@ -35,6 +35,75 @@ impl Dense {
 
     pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
         x.matmul(&self.weight)?.add(&self.bias)
+    }
+}
+
+/// A 2-D convolution (or transposed convolution) with bias on images
+/// [B, H, W, C], as flax's `Conv`/`ConvTranspose`: kernel
+/// `NAME.weight` [kh, kw, in, out] (LeCun normal over the window, or the
+/// given init), bias `NAME.bias` [out] (zeros).
+pub struct Conv {
+    pub weight: Tensor,
+    pub bias: Tensor,
+    pub stride: (u32, u32),
+    pub padding: Padding,
+    pub transposed: bool,
+}
+
+impl Conv {
+    /// A `size` x `size` convolution, `stride` in both axes, `same` padding.
+    pub fn new(name: &str, inputs: u32, outputs: u32, size: u32, stride: u32) -> Result<Self> {
+        Self::with_init(name, inputs, outputs, size, stride, Init::LecunNormal)
+    }
+
+    /// [`Conv::new`] with the kernel and bias initialised by `init` (e.g.
+    /// `Init::Zeros` for a last layer that starts at zero).
+    pub fn with_init(
+        name: &str,
+        inputs: u32,
+        outputs: u32,
+        size: u32,
+        stride: u32,
+        init: Init,
+    ) -> Result<Self> {
+        let bias_init = match init {
+            Init::LecunNormal => Init::Zeros,
+            other => other,
+        };
+        Ok(Conv {
+            weight: Tensor::param(
+                &format!("{name}.weight"),
+                &[size, size, inputs, outputs],
+                init,
+            )?,
+            bias: Tensor::param(&format!("{name}.bias"), &[outputs], bias_init)?,
+            stride: (stride, stride),
+            padding: Padding::Same,
+            transposed: false,
+        })
+    }
+
+    /// A transposed convolution (upsampling by `stride`).
+    pub fn transposed(
+        name: &str,
+        inputs: u32,
+        outputs: u32,
+        size: u32,
+        stride: u32,
+    ) -> Result<Self> {
+        Ok(Conv {
+            transposed: true,
+            ..Self::new(name, inputs, outputs, size, stride)?
+        })
+    }
+
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let y = if self.transposed {
+            x.conv_transpose2d(&self.weight, self.stride, self.padding)?
+        } else {
+            x.conv2d(&self.weight, self.stride, self.padding)?
+        };
+        y.add(&self.bias)
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::bindings::shared::scivid::plugin::tensor as raw;
 use crate::{Error, Result};
 
-pub use raw::Init;
+pub use raw::{Init, Padding};
 
 /// A handle to a tensor that lives in the host. Cloning is not offered: ops
 /// return new handles and the host frees a tensor when its handle drops.
@@ -183,6 +183,26 @@ impl Tensor {
             self.0
                 .layer_norm(weight.map(|t| &t.0), bias.map(|t| &t.0), eps),
         )
+    }
+    /// Convolution of an image [B, H, W, C] with a kernel [kh, kw, C, out]
+    /// (XLA's conventions; no bias). Since SDK 0.2.2.
+    pub fn conv2d(&self, kernel: &Tensor, stride: (u32, u32), padding: Padding) -> Result<Tensor> {
+        wrap(self.0.conv2d(&kernel.0, stride, padding))
+    }
+    /// `jax.lax.conv_transpose`: the image dilated by `stride`, correlated
+    /// with the kernel [kh, kw, C, out] as stored. Since SDK 0.2.2.
+    pub fn conv_transpose2d(
+        &self,
+        kernel: &Tensor,
+        stride: (u32, u32),
+        padding: Padding,
+    ) -> Result<Tensor> {
+        wrap(self.0.conv_transpose2d(&kernel.0, stride, padding))
+    }
+    /// Bilinear resize of [B, H, W, C] to [B, height, width, C], as
+    /// `jax.image.resize`. Since SDK 0.2.2.
+    pub fn resize_bilinear(&self, height: u32, width: u32) -> Result<Tensor> {
+        wrap(self.0.resize_bilinear(height, width))
     }
     pub fn softmax_cross_entropy(&self, targets: &Tensor) -> Result<Tensor> {
         wrap(self.0.softmax_cross_entropy(&targets.0))

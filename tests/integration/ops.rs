@@ -3,7 +3,7 @@
 //! shape validation that returns errors instead of panicking.
 
 use scivid::tensor::ops::{BinaryOp, UnaryOp};
-use scivid::tensor::{DynTensor, Ops, default_device};
+use scivid::tensor::{DynTensor, Ops, Padding, default_device};
 
 fn ops() -> Ops {
     Ops::new(default_device(), 1 << 24)
@@ -393,4 +393,141 @@ fn dropout_is_seeded_scales_kept_values_and_has_the_masked_gradient() {
         o.dropout(&x[0], 0.5, &mut rand::rngs::StdRng::seed_from_u64(9))
             .unwrap()
     });
+}
+
+/// Load `tests/fixtures/spatial-ops/NAME.npy`.
+fn spatial_fixture(name: &str) -> DynTensor {
+    let path = crate::common::repo_root().join(format!("tests/fixtures/spatial-ops/{name}.npy"));
+    let a = scivid::data::npy::read(&path).unwrap();
+    t(a.as_f32(), &a.shape)
+}
+
+fn padding(name: &str) -> Padding {
+    match name {
+        "same" => Padding::Same,
+        "valid" => Padding::Valid,
+        other => panic!("padding {other}"),
+    }
+}
+
+/// conv2d, conv-transpose2d and resize-bilinear against JAX's own ops
+/// (`tests/fixtures/spatial_ops_reference.py`: lax.conv_general_dilated,
+/// lax.conv_transpose, jax.image.resize in float64).
+#[test]
+fn image_ops_match_jax() {
+    let o = ops();
+    let dir = crate::common::repo_root().join("tests/fixtures/spatial-ops");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 11);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let x = spatial_fixture(&format!("{name}.x"));
+        let pair = |key: &str| {
+            let v = case[key].as_array().unwrap();
+            (v[0].as_u64().unwrap() as u32, v[1].as_u64().unwrap() as u32)
+        };
+        let got = match case["op"].as_str().unwrap() {
+            "resize-bilinear" => {
+                let (h, w) = pair("size");
+                o.resize_bilinear(&x, h, w)
+            }
+            op => {
+                let k = spatial_fixture(&format!("{name}.kernel"));
+                let (s, p) = (pair("stride"), padding(case["padding"].as_str().unwrap()));
+                if op == "conv2d" {
+                    o.conv2d(&x, &k, s, p)
+                } else {
+                    o.conv_transpose2d(&x, &k, s, p)
+                }
+            }
+        }
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = spatial_fixture(&format!("{name}.expected"));
+        assert_eq!(got.shape(), want.shape(), "{name}");
+        let want: Vec<f64> = want.to_vec().iter().map(|&v| v as f64).collect();
+        close(&got.to_vec(), &want, 1e-5);
+    }
+}
+
+#[test]
+fn gradients_of_image_ops() {
+    for (s, p) in [
+        ((1, 1), Padding::Same),
+        ((2, 2), Padding::Same),
+        ((2, 1), Padding::Valid),
+    ] {
+        gradcheck(
+            "conv2d",
+            vec![rand_t(&[1, 5, 4, 2], 40), rand_t(&[3, 2, 2, 3], 41)],
+            |o, x| o.conv2d(&x[0], &x[1], s, p).unwrap(),
+        );
+    }
+    for (s, p) in [
+        ((2, 2), Padding::Same),
+        ((4, 3), Padding::Same),
+        ((2, 2), Padding::Valid),
+    ] {
+        gradcheck(
+            "conv-transpose2d",
+            vec![rand_t(&[1, 2, 3, 2], 42), rand_t(&[3, 3, 2, 2], 43)],
+            |o, x| o.conv_transpose2d(&x[0], &x[1], s, p).unwrap(),
+        );
+    }
+    for (h, w) in [(7, 5), (2, 3), (3, 9)] {
+        gradcheck(
+            "resize-bilinear",
+            vec![rand_t(&[2, 4, 5, 2], 44)],
+            |o, x| o.resize_bilinear(&x[0], h, w).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn image_ops_refuse_bad_shapes() {
+    let o = ops();
+    let x = rand_t(&[1, 4, 4, 3], 50);
+    let e = o
+        .conv2d(&x, &rand_t(&[3, 3, 2, 4], 51), (1, 1), Padding::Same)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tensor.conv2d") && e.contains("3 channels"),
+        "{e}"
+    );
+    let e = o
+        .conv2d(
+            &rand_t(&[4, 4, 3], 52),
+            &rand_t(&[3, 3, 3, 4], 51),
+            (1, 1),
+            Padding::Same,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("[B, H, W, C]"), "{e}");
+    let e = o
+        .conv2d(&x, &rand_t(&[5, 5, 3, 1], 53), (1, 1), Padding::Valid)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("valid"), "{e}");
+    assert!(
+        o.conv2d(&x, &rand_t(&[3, 3, 3, 1], 53), (0, 1), Padding::Same)
+            .is_err()
+    );
+    assert!(
+        o.conv_transpose2d(&x, &rand_t(&[3, 3, 3, 1], 53), (65, 1), Padding::Same)
+            .is_err()
+    );
+    assert!(o.resize_bilinear(&x, 0, 3).is_err());
+    assert!(o.resize_bilinear(&rand_t(&[4, 4], 54), 2, 2).is_err());
+    // The result is checked against the budget before anything runs.
+    let small = Ops::new(default_device(), 1000);
+    assert!(small.resize_bilinear(&x, 100, 100).unwrap_err().over_budget);
+    assert!(
+        small
+            .conv_transpose2d(&x, &rand_t(&[3, 3, 3, 8], 55), (8, 8), Padding::Same)
+            .unwrap_err()
+            .over_budget
+    );
 }

@@ -4,9 +4,10 @@
 //! a budget traps the plugin, since a plugin that ignores errors could
 //! otherwise keep hammering the host.
 
-use super::bindings::task::scivid::plugin::tensor::{Host, HostTensor, Init};
+use super::bindings::task::scivid::plugin::tensor::{Host, HostTensor, Init, Padding};
 use super::bindings::task::scivid::plugin::types;
 use super::sandbox::PluginState;
+use crate::tensor::spatial::{self, conv_flops, resize_flops};
 use crate::tensor::{DynTensor, OpError, Ops, ops::BinaryOp, ops::UnaryOp};
 use wasmtime::component::Resource;
 
@@ -399,6 +400,29 @@ impl HostTensor for PluginState {
         let r = self.ops().layer_norm(&a, w.as_ref(), b.as_ref(), eps);
         self.finish(r)
     }
+    fn conv2d(&mut self, h: Handle, k: Handle, stride: (u32, u32), padding: Padding) -> OpResult {
+        let flops = conv_flops(self.get(&h)?.shape(), self.get(&k)?.shape());
+        self.charge("a convolution", flops)?;
+        self.with2(h, k, |o, x, w| o.conv2d(x, w, stride, padding.into()))
+    }
+    fn conv_transpose2d(
+        &mut self,
+        h: Handle,
+        k: Handle,
+        stride: (u32, u32),
+        padding: Padding,
+    ) -> OpResult {
+        let flops = conv_flops(self.get(&h)?.shape(), self.get(&k)?.shape());
+        self.charge("a transposed convolution", flops)?;
+        self.with2(h, k, |o, x, w| {
+            o.conv_transpose2d(x, w, stride, padding.into())
+        })
+    }
+    fn resize_bilinear(&mut self, h: Handle, height: u32, width: u32) -> OpResult {
+        let flops = resize_flops(self.get(&h)?.shape(), height, width);
+        self.charge("a resize", flops)?;
+        self.with1(h, |o, x| o.resize_bilinear(x, height, width))
+    }
     fn softmax_cross_entropy(&mut self, h: Handle, t: Handle) -> OpResult {
         self.with2(h, t, |o, a, b| o.softmax_cross_entropy(a, b))
     }
@@ -423,5 +447,14 @@ impl HostTensor for PluginState {
             TensorRes::Value { .. } | TensorRes::Param(_) => {}
         }
         Ok(())
+    }
+}
+
+impl From<Padding> for spatial::Padding {
+    fn from(p: Padding) -> Self {
+        match p {
+            Padding::Same => spatial::Padding::Same,
+            Padding::Valid => spatial::Padding::Valid,
+        }
     }
 }

@@ -54,12 +54,16 @@ impl ParamStore {
         let dims: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
         ops.check_result("param", &dims)?;
         let n = crate::tensor::numel(&dims);
-        let fan_in = if dims.len() >= 2 {
-            dims[dims.len() - 2]
-        } else {
-            dims.first().copied().unwrap_or(1)
+        // As flax's variance scaling: leading dims beyond the last two (a
+        // conv kernel's window) multiply both fans.
+        let (fan_in, fan_out) = match dims.len() {
+            0 => (1, 1),
+            1 => (dims[0], dims[0]),
+            r => {
+                let window: usize = dims[..r - 2].iter().product();
+                (dims[r - 2] * window, dims[r - 1] * window)
+            }
         };
-        let fan_out = dims.last().copied().unwrap_or(1);
         let data: Vec<f32> = match *init {
             Init::Zeros => vec![0.0; n],
             Init::Ones => vec![1.0; n],

@@ -8,9 +8,11 @@
 
 pub mod ops;
 mod shape;
+pub mod spatial;
 
 pub use ops::{OpError, Ops};
 pub use shape::{broadcast_shapes, numel};
+pub use spatial::Padding;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
