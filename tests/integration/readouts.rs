@@ -43,12 +43,13 @@ fn matches_reference(plugin: &str, dir: &std::path::Path, extras: &[&str]) -> Re
         .load(&rt)
         .unwrap();
     let mut head = rt.instantiate_readout(&c, 0, &Budgets::default()).unwrap();
+    let grid = |key: &str, default: u32| f[key].as_u64().map_or(default, |v| v as u32);
     let spec = FeatureSpec {
         time,
         tokens,
         dim,
-        grid_h: 1,
-        grid_w: tokens,
+        grid_h: grid("grid_h", 1),
+        grid_w: grid("grid_w", tokens),
     };
     head.init(&config, spec, &outputs).unwrap();
 
@@ -143,6 +144,22 @@ fn tracking_forward_matches_the_numpy_reference() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("queries"), "{e}");
+}
+
+#[test]
+fn dpt_forward_matches_the_jax_reference() {
+    let dir = repo_root().join("tests/fixtures/dpt");
+    let mut head = matches_reference("dpt", &dir, &[]);
+    // A token grid the decoder cannot halve and double back is refused at init.
+    let spec = FeatureSpec {
+        time: 3,
+        tokens: 15,
+        dim: 8,
+        grid_h: 3,
+        grid_w: 5,
+    };
+    let e = head.init(&[], spec, &[2, 3, 7, 9]).unwrap_err().to_string();
+    assert!(e.contains("even token grid") && e.contains("3 x 5"), "{e}");
 }
 
 /// `scivid bench readout` compares like with like: the native twin computes

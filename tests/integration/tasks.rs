@@ -124,7 +124,10 @@ fn stand_ins_pass_data_check_and_run_end_to_end() {
     }
     let mut spec = RunSpec::default_run(dir.path().join("out"));
     spec.task_data = data;
-    spec.heads = vec![HeadSpec::parse("linear").unwrap()];
+    spec.heads = vec![
+        HeadSpec::parse("linear").unwrap(),
+        HeadSpec::parse("dpt@weatherbench2:dims=4,intermediate=4").unwrap(),
+    ];
     spec.protocol.steps = Some(8);
     spec.bootstrap = 0;
     spec.progress = false;
@@ -139,6 +142,17 @@ fn stand_ins_pass_data_check_and_run_end_to_end() {
             assert!(v.is_finite(), "{} {}: {v}", t.task, t.primary_metric);
         }
         assert_eq!(t.metrics[0], t.primary_metric);
+        // The dense decoder trains on the forecasting grid only.
+        let heads: Vec<&str> = t.heads.iter().map(|h| h.head.as_str()).collect();
+        if t.task == "weatherbench2" {
+            assert_eq!(heads, ["linear", "dpt"]);
+            let dpt = &t.heads[1];
+            assert!(dpt.error.is_none(), "{:?}", dpt.error);
+            assert!(dpt.final_train_loss.unwrap().is_finite());
+            assert!(dpt.scores[last][&t.primary_metric].is_finite());
+        } else {
+            assert_eq!(heads, ["linear"], "{}", t.task);
+        }
     }
     let summary = results.summary();
     for name in SCIVID_TASKS {

@@ -289,19 +289,26 @@ impl RunSpec {
             .unwrap_or(&self.budgets)
     }
 
-    /// SciVid's heads: the linear and attention probes trained jointly on
-    /// every task but STIR (the attention probe at FlyVsFly's
-    /// width 128 with 16 heads, which keeps the default run small), and
-    /// the tracking head alone on STIR, as upstream. The tracking head runs
-    /// at width 128 with one attention head and one temporal tile (SciVid:
-    /// 1024, 8 and 8) because its 34 x tiles queries over 16 x 196 tokens
-    /// make it the costliest head on a CPU.
+    /// SciVid's heads: the linear probe on every task but STIR; the
+    /// attention probe on the classification and Typhoon tasks (at
+    /// FlyVsFly's width 128 with 16 heads, which keeps the default run
+    /// small); the DPT decoder alone on WeatherBench 2 and the tracking
+    /// head alone on STIR, as upstream. The costliest heads run narrower
+    /// than SciVid's on a CPU: tracking at width 128 with one attention
+    /// head and one temporal tile (SciVid: 1024, 8 and 8; its 34 x tiles
+    /// queries over 16 x 196 tokens), DPT with 16 channels (SciVid: 1024
+    /// and 512; it decodes at 8x the token grid). The linear probe also
+    /// runs on WeatherBench 2 as a cheap reference.
     pub fn default_heads() -> Vec<HeadSpec> {
-        vec![
-            HeadSpec::parse("linear=linear@!stir:pool=mean").expect("valid"),
-            HeadSpec::parse("attention=attention@!stir:width=128,heads=16").expect("valid"),
-            HeadSpec::parse("tracking=tracking@stir:width=128,heads=1,tiles=1").expect("valid"),
+        [
+            "linear=linear@!stir:pool=mean",
+            "attention=attention@!stir+weatherbench2:width=128,heads=16",
+            "dpt=dpt@weatherbench2:dims=16,intermediate=16",
+            "tracking=tracking@stir:width=128,heads=1,tiles=1",
         ]
+        .iter()
+        .map(|h| HeadSpec::parse(h).expect("valid"))
+        .collect()
     }
 }
 
