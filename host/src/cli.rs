@@ -165,7 +165,7 @@ pub struct RunArgs {
     #[arg(long = "task")]
     pub tasks: Vec<String>,
     /// Readout head: [LABEL=]PLUGIN[@TASK+TASK][:key=value,...] (repeatable), e.g.
-    /// `flat=linear:pool=flatten`; `@stir` trains it on that task only, `@!stir` on all others.
+    /// `flat=linear:pool=flatten`; `@stir` trains it on that task only, `@!stir` on all others (`@!stir+!typhoon`: all but those two).
     #[arg(long = "readout")]
     pub readouts: Vec<String>,
     /// Backbone name (`scivid backbones list`) [default: pixel].

@@ -197,6 +197,16 @@ fn plugins_check_and_test_catch_broken_plugins() {
         out.status.success() && text.contains("[B, 16, 34, 4]"),
         "{text}"
     );
+    // The DPT decoder is built for a forecasting grid [leads, channels, lat, lon].
+    let out = scivid(
+        dir.path(),
+        &["plugins", "check", "dpt", "--output", "2,3,5,9"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("[B, 2, 3, 5, 9]"),
+        "{text}"
+    );
     let out = scivid(dir.path(), &["plugins", "test", "motion"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pass --data DIR"));

@@ -302,7 +302,7 @@ impl RunSpec {
     pub fn default_heads() -> Vec<HeadSpec> {
         [
             "linear=linear@!stir:pool=mean",
-            "attention=attention@!stir+weatherbench2:width=128,heads=16",
+            "attention=attention@!stir+!weatherbench2:width=128,heads=16",
             "dpt=dpt@weatherbench2:dims=16,intermediate=16",
             "tracking=tracking@stir:width=128,heads=1,tiles=1",
         ]
@@ -969,4 +969,31 @@ pub(crate) fn chunk_rows(t: &DynTensor, size: usize) -> Vec<DynTensor> {
         .step_by(size.max(1))
         .map(|s| t.select_rows(&(s..(s + size).min(n)).collect::<Vec<_>>()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_heads_go_to_the_tasks_scivid_trains_them_on() {
+        let heads = RunSpec::default_heads();
+        let on = |task: &str| -> Vec<&str> {
+            heads
+                .iter()
+                .filter(|h| h.applies_to(task))
+                .map(|h| h.label.as_str())
+                .collect()
+        };
+        for task in ["flyvsfly", "calms21", "typhoon"] {
+            assert_eq!(on(task), ["linear", "attention"], "{task}");
+        }
+        assert_eq!(on("weatherbench2"), ["linear", "dpt"]);
+        assert_eq!(on("stir"), ["tracking"]);
+        // `@a+b` lists tasks to train on; `@!a+!b` tasks to skip.
+        let h = HeadSpec::parse("x=linear@!stir+!typhoon").unwrap();
+        assert!(h.applies_to("flyvsfly") && !h.applies_to("stir") && !h.applies_to("typhoon"));
+        let h = HeadSpec::parse("x=linear@stir+typhoon").unwrap();
+        assert!(!h.applies_to("flyvsfly") && h.applies_to("stir") && h.applies_to("typhoon"));
+    }
 }
