@@ -8,6 +8,7 @@ use crate::common::repo_root;
 use burn::tensor::{Device, Tensor, TensorData};
 use scivid::backbone::dinov2::{Dinov2, Dinov2Config};
 use scivid::backbone::videomae::{VideoMae, VideoMaeConfig};
+use scivid::backbone::vjepa::{VJepa, VJepaConfig};
 use scivid::backbone::{Backbone, load_weights, vit};
 use scivid::data::npy;
 use std::path::PathBuf;
@@ -29,8 +30,13 @@ fn config(name: &str) -> serde_json::Value {
 
 /// Max |got - want| relative to max |want|, per hidden state.
 fn assert_close(name: &str, got: &[Tensor<3>]) {
+    assert_close_to(name, "hidden_", got)
+}
+
+/// [`assert_close`] against the fixture's `PREFIX{i}.npy` files.
+fn assert_close_to(name: &str, prefix: &str, got: &[Tensor<3>]) {
     for (i, g) in got.iter().enumerate() {
-        let want: Tensor<3> = array(fixture(name).join(format!("hidden_{i}.npy")));
+        let want: Tensor<3> = array(fixture(name).join(format!("{prefix}{i}.npy")));
         assert_eq!(g.dims(), want.dims(), "{name} hidden state {i}");
         let w = want.into_data().try_to_vec::<f32>().unwrap();
         let g = g.clone().into_data().try_to_vec::<f32>().unwrap();
@@ -51,7 +57,7 @@ fn assert_close(name: &str, got: &[Tensor<3>]) {
                 .unwrap()
                 .file_name()
                 .to_string_lossy()
-                .starts_with("hidden_")
+                .starts_with(prefix)
         })
         .count();
     assert_eq!(got.len(), n, "{name}: every layer compared");
@@ -99,6 +105,74 @@ fn videomae_matches_transformers_at_every_layer() {
     // Features: T/2 tubelet steps resampled back to T frames.
     let f = m.forward(video).unwrap();
     assert_eq!(f.dims(), [2, 4, 4, cfg.dim]);
+}
+
+fn vjepa_config(c: &serde_json::Value) -> VJepaConfig {
+    let u = |k: &str| c[k].as_u64().unwrap() as usize;
+    VJepaConfig {
+        dim: u("dim"),
+        depth: u("depth"),
+        heads: u("heads"),
+        mlp: u("mlp"),
+        patch: u("patch"),
+        tubelet: u("tubelet"),
+        eps: c["eps"].as_f64().unwrap(),
+        frames: u("frames"),
+        image: u("image"),
+    }
+}
+
+/// V-JEPA against the official facebookresearch/jepa encoder
+/// (tests/fixtures/vjepa_reference.py), loaded from a training checkpoint
+/// laid out as the released ones: the target encoder is taken, the 3-D
+/// sin-cos table is the stored one, and at another clip size it is
+/// interpolated trilinearly as the official code does.
+#[test]
+fn vjepa_matches_the_official_encoder_at_every_layer() {
+    let cfg = vjepa_config(&config("vjepa"));
+    let path = fixture("vjepa").join("weights.pth.tar");
+    let load = || VJepa::load("vjepa-test", cfg, load_weights(&path).unwrap(), cfg.depth).unwrap();
+    let m = load();
+    let video: Tensor<5> = array(fixture("vjepa").join("video.npy"));
+    assert_close("vjepa", &m.hidden_states(video.clone()).unwrap());
+    let resized: Tensor<5> = array(fixture("vjepa").join("video_resized.npy"));
+    assert_close_to(
+        "vjepa",
+        "resized_hidden_",
+        &m.hidden_states(resized).unwrap(),
+    );
+    assert_eq!(m.forward(video).unwrap().dims(), [2, 4, 4, cfg.dim]);
+
+    // Without a stored table the official formula gives the same one.
+    let table = scivid::backbone::vjepa::sincos_3d(cfg.dim, 2, 2, &Device::flex());
+    let stored: Vec<f32> = {
+        let w = load_weights(&path).unwrap();
+        let mut w = w;
+        w.use_prefix_if_present("pos_embed", &["target_encoder.module.backbone."]);
+        w.take::<3>("pos_embed", [1, 8, cfg.dim])
+            .unwrap()
+            .into_data()
+            .try_to_vec()
+            .unwrap()
+    };
+    let computed: Vec<f32> = table.into_data().try_to_vec().unwrap();
+    for (a, b) in computed.iter().zip(&stored) {
+        assert!((a - b).abs() < 1e-6, "sin-cos table: {a} vs {b}");
+    }
+
+    // A checkpoint of another size names the tensor and both shapes.
+    let mut wrong = cfg;
+    wrong.mlp = 64;
+    let e = VJepa::load("vjepa-test", wrong, load_weights(&path).unwrap(), 1)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("target_encoder.module.backbone.blocks.0.mlp.fc1.weight")
+            && e.contains("[128, 32]")
+            && e.contains("[64, 32]"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Backbones: frozen video encoders that run natively (burn). A backbone maps
 //! video [B, T, H, W, 3] in [0, 1] to features [B, T, N, D] and declares
 //! its preprocessing so runs and caches can record it. One file per
-//! family (`videomae`, `dinov2`, `pixel`); `vit` holds their shared parts,
+//! family (`videomae`, `vjepa`, `dinov2`, `pixel`); `vit` holds their shared parts,
 //! `weights` reads checkpoints; [`by_name`] builds one from a size name.
 
 pub mod dinov2;
@@ -10,6 +10,7 @@ mod pixel;
 pub mod pytorch;
 pub mod videomae;
 pub mod vit;
+pub mod vjepa;
 pub mod weights;
 
 pub use pixel::PixelControl;
@@ -19,6 +20,7 @@ use burn::tensor::Tensor;
 use dinov2::{Dinov2, Dinov2Config};
 use std::path::Path;
 use videomae::{VideoMae, VideoMaeConfig};
+use vjepa::{VJepa, VJepaConfig};
 use weights::Weights;
 
 /// A frozen feature extractor.
@@ -65,6 +67,7 @@ pub struct Named {
 enum Kind {
     Pixel(usize),
     VideoMae(VideoMaeConfig),
+    VJepa(VJepaConfig),
     Dinov2(Dinov2Config),
 }
 
@@ -72,6 +75,7 @@ enum Kind {
 /// random weights when no checkpoint is given (for tests and demos).
 pub fn catalogue() -> Vec<Named> {
     let vm = |dim, depth, heads| Kind::VideoMae(VideoMaeConfig::sized(dim, depth, heads));
+    let vj = |dim, depth, heads| Kind::VJepa(VJepaConfig::sized(dim, depth, heads));
     let dn = |dim, depth, heads, reg| Kind::Dinov2(Dinov2Config::sized(dim, depth, heads, reg));
     let mut out = vec![
         Named {
@@ -109,6 +113,24 @@ pub fn catalogue() -> Vec<Named> {
             family: "videomae",
             about: "VideoMAE ViT-L/16, tubelet 2 (MCG-NJU/videomae-large)".into(),
             kind: vm(1024, 24, 16),
+        },
+        Named {
+            name: "vjepa-tiny".into(),
+            family: "vjepa",
+            about: "V-JEPA, width 64, 4 blocks (random weights unless given)".into(),
+            kind: vj(64, 4, 4),
+        },
+        Named {
+            name: "vjepa-l".into(),
+            family: "vjepa",
+            about: "V-JEPA ViT-L/16, tubelet 2, 3-D sin-cos positions (jepa vitl16.pth.tar)".into(),
+            kind: vj(1024, 24, 16),
+        },
+        Named {
+            name: "vjepa-h".into(),
+            family: "vjepa",
+            about: "V-JEPA ViT-H/16, tubelet 2, 3-D sin-cos positions (jepa vith16.pth.tar)".into(),
+            kind: vj(1280, 32, 16),
         },
         Named {
             name: "dinov2-tiny".into(),
@@ -153,6 +175,7 @@ pub fn depth_of(name: &str) -> Result<usize> {
         .map(|n| n.kind)
     {
         Some(Kind::VideoMae(c)) => Ok(c.depth),
+        Some(Kind::VJepa(c)) => Ok(c.depth),
         Some(Kind::Dinov2(c)) => Ok(c.depth),
         Some(Kind::Pixel(_)) => Ok(0),
         None => bail!("unknown backbone `{name}` (`scivid backbones list`)"),
@@ -236,6 +259,15 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
                 layer,
             )?)
         }
+        Kind::VJepa(cfg) => {
+            let layer = layer(cfg.depth)?;
+            Box::new(VJepa::load(
+                &n.name,
+                *cfg,
+                weights("the official V-JEPA .pth.tar, or safetensors with its names")?,
+                layer,
+            )?)
+        }
         Kind::Dinov2(cfg) => {
             let layer = layer(cfg.depth)?;
             Box::new(Dinov2::load(
@@ -271,15 +303,15 @@ pub fn inspect(path: &Path) -> Result<String> {
             .find(|(n, _)| n.ends_with(suffix))
             .map(|(_, s)| s.clone())
     };
+    // Blocks are `encoder.layer.N.` (Hugging Face) or `blocks.N.` (V-JEPA).
     let depth = shapes
         .iter()
         .filter_map(|(n, _)| {
-            n.split("encoder.layer.")
-                .nth(1)?
-                .split('.')
-                .next()?
-                .parse::<usize>()
-                .ok()
+            let rest = n
+                .split("encoder.layer.")
+                .nth(1)
+                .or_else(|| n.split("blocks.").nth(1))?;
+            rest.split('.').next()?.parse::<usize>().ok()
         })
         .max()
         .map(|d| d + 1)
@@ -309,8 +341,18 @@ pub fn inspect(path: &Path) -> Result<String> {
             ));
             ("dinov2", p[0], reg)
         }
+        _ if find("patch_embed.proj.weight").is_some_and(|p| p.len() == 5) => {
+            let p = find("patch_embed.proj.weight").unwrap_or_default();
+            out.push_str(&format!(
+                "family      vjepa (tubelet {} x {} x {})\n",
+                p[2], p[3], p[4]
+            ));
+            ("vjepa", p[0], 0)
+        }
         _ => {
-            out.push_str("family      unknown (no VideoMAE or DINOv2 patch embedding found)\n");
+            out.push_str(
+                "family      unknown (no VideoMAE, V-JEPA or DINOv2 patch embedding found)\n",
+            );
             return Ok(out);
         }
     };
@@ -319,6 +361,7 @@ pub fn inspect(path: &Path) -> Result<String> {
         .into_iter()
         .filter(|n| match &n.kind {
             Kind::VideoMae(c) => family == "videomae" && c.dim == dim && c.depth == depth,
+            Kind::VJepa(c) => family == "vjepa" && c.dim == dim && c.depth == depth,
             Kind::Dinov2(c) => {
                 family == "dinov2" && c.dim == dim && c.depth == depth && c.registers == registers
             }

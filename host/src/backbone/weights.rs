@@ -121,6 +121,51 @@ impl Weights {
         }
     }
 
+    /// The shape of tensor `name`, if the file has it (never for random weights).
+    pub fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        self.tensors
+            .get(&format!("{}{name}", self.prefix))
+            .map(|t| t.shape.clone())
+    }
+
+    /// The device tensors are taken onto.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Split a fused tensor (e.g. a `qkv` projection) into equal parts
+    /// along its first axis, named `parts`; nothing happens when the file
+    /// does not have it (random weights, or a checkpoint that stores the
+    /// parts already: `take` then names what is missing).
+    pub fn split_rows(&mut self, name: &str, parts: &[&str]) -> Result<()> {
+        let full = format!("{}{name}", self.prefix);
+        let Some(t) = self.tensors.remove(&full) else {
+            return Ok(());
+        };
+        let rows = t.shape.first().copied().unwrap_or(0);
+        if parts.is_empty() || rows % parts.len() != 0 {
+            bail!(
+                "{}: tensor `{full}` of shape {:?} does not split into {} equal parts",
+                self.source,
+                t.shape,
+                parts.len()
+            );
+        }
+        let chunk = t.values.len() / parts.len();
+        let mut shape = t.shape.clone();
+        shape[0] = rows / parts.len();
+        for (i, part) in parts.iter().enumerate() {
+            self.tensors.insert(
+                format!("{}{part}", self.prefix),
+                Stored {
+                    shape: shape.clone(),
+                    values: t.values[i * chunk..(i + 1) * chunk].to_vec(),
+                },
+            );
+        }
+        Ok(())
+    }
+
     /// Take tensor `name` of shape `shape` as a rank-D burn tensor.
     pub fn take<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let full = format!("{}{name}", self.prefix);
