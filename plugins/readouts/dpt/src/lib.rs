@@ -121,7 +121,9 @@ impl Readout for Dpt {
         let dims: u32 = config.parse_or("dims", 1024)?;
         let intermediate: u32 = config.parse_or("intermediate", 512)?;
         let &[t, c, h, w] = output_shape else {
-            bail!("the dpt head predicts grids [leads, channels, lat, lon]; this task wants {output_shape:?}");
+            bail!(
+                "the dpt head predicts grids [leads, channels, lat, lon]; this task wants {output_shape:?}"
+            );
         };
         let (gh, gw) = (f.grid_h, f.grid_w);
         if gh * gw != f.tokens || gh % 2 != 0 || gw % 2 != 0 {
@@ -170,10 +172,7 @@ impl Readout for Dpt {
         let x = u8.apply(&x, Some(&r8.apply(&grid)?))?;
         let x = u4.apply(&x, Some(&r4.apply(&grid)?))?;
         let [t, c, h, w] = self.target.map(|v| v as i64);
-        let x = self
-            .head
-            .apply(&x)?
-            .resize_bilinear(h as u32, w as u32)?;
+        let x = self.head.apply(&x)?.resize_bilinear(h as u32, w as u32)?;
         // [B, H, W, (T C)] -> [B, T, C, H, W]
         self.last
             .apply(&x)?
