@@ -140,9 +140,31 @@ pub fn resize_flops(x: &[usize], height: u32, width: u32) -> u64 {
         .saturating_mul(w * h * ho + ho * w * wo)
 }
 
-/// jax.image.resize's weights for one axis (`scale_and_translate` with a
-/// triangle kernel, antialiased), as a row-major [input, output] matrix.
-pub fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
+/// The interpolation kernels of `jax.image.resize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeKernel {
+    /// "bilinear": the triangle kernel.
+    Triangle,
+    /// "cubic": Keys' cubic kernel (a = -0.5).
+    KeysCubic,
+}
+
+impl ResizeKernel {
+    fn weight(self, x: f64) -> f64 {
+        match self {
+            ResizeKernel::Triangle => (1.0 - x).max(0.0),
+            ResizeKernel::KeysCubic if x >= 2.0 => 0.0,
+            ResizeKernel::KeysCubic if x >= 1.0 => ((-0.5 * x + 2.5) * x - 4.0) * x + 2.0,
+            ResizeKernel::KeysCubic => ((1.5 * x - 2.5) * x) * x + 1.0,
+        }
+    }
+}
+
+/// jax.image.resize's weights for one axis (`scale_and_translate`,
+/// antialiased: the kernel widens by the shrink factor), as a row-major
+/// [input, output] matrix. Weights are normalised over the input, so edges
+/// renormalise instead of reading outside.
+pub fn resize_weights(input: usize, output: usize, kernel: ResizeKernel) -> Vec<f32> {
     let inv_scale = input as f64 / output as f64;
     let kernel_scale = inv_scale.max(1.0);
     let mut m = vec![0.0f32; input * output];
@@ -152,7 +174,7 @@ pub fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
             continue;
         }
         let w: Vec<f64> = (0..input)
-            .map(|i| (1.0 - (sample - i as f64).abs() / kernel_scale).max(0.0))
+            .map(|i| kernel.weight((sample - i as f64).abs() / kernel_scale))
             .collect();
         let total: f64 = w.iter().sum();
         if total.abs() <= 1000.0 * f32::EPSILON as f64 {
@@ -163,6 +185,11 @@ pub fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
         }
     }
     m
+}
+
+/// [`resize_weights`] with the triangle kernel (`"bilinear"`).
+pub fn bilinear_weights(input: usize, output: usize) -> Vec<f32> {
+    resize_weights(input, output, ResizeKernel::Triangle)
 }
 
 impl Ops {
