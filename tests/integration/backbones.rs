@@ -7,6 +7,7 @@
 use crate::common::repo_root;
 use burn::tensor::{Device, Tensor, TensorData};
 use scivid::backbone::dinov2::{Dinov2, Dinov2Config};
+use scivid::backbone::fourds::{FourDs, FourDsConfig};
 use scivid::backbone::videomae::{VideoMae, VideoMaeConfig};
 use scivid::backbone::vjepa::{VJepa, VJepaConfig};
 use scivid::backbone::{Backbone, load_weights, vit};
@@ -173,6 +174,51 @@ fn vjepa_matches_the_official_encoder_at_every_layer() {
             && e.contains("[64, 32]"),
         "{e}"
     );
+}
+
+/// 4DS against google-deepmind/representations4d's own encoder
+/// (tests/fixtures/fourds_reference.py), loaded from a `.npz` laid out as
+/// the released checkpoint; the features SciVid reads (depth 0.95, time
+/// resized with jax's cubic kernel) match too.
+#[test]
+fn fourds_matches_the_official_encoder_and_scivid_readout_input() {
+    let c = config("fourds");
+    let u = |k: &str| c[k].as_u64().unwrap() as usize;
+    let cfg = FourDsConfig {
+        dim: u("dim"),
+        depth: u("depth"),
+        heads: u("heads"),
+        mlp: u("mlp"),
+        patch: u("patch"),
+        tubelet: u("tubelet"),
+        eps: c["eps"].as_f64().unwrap(),
+        frames: u("frames"),
+        image: u("size"),
+    };
+    let path = fixture("fourds").join("weights.npz");
+    let video: Tensor<5> = array(fixture("fourds").join("video.npy"));
+    let m = FourDs::load("4ds-test", cfg, load_weights(&path).unwrap(), cfg.depth).unwrap();
+    assert_close("fourds", &m.hidden_states(video.clone()).unwrap());
+
+    // SciVid's layer at 0.95 of 3 blocks, resized from 2 steps to 4 frames.
+    let layer = vit::layer_for_fraction(cfg.depth, 0.95).unwrap();
+    let m = FourDs::load("4ds-test", cfg, load_weights(&path).unwrap(), layer).unwrap();
+    let got = m.forward(video).unwrap();
+    let want: Tensor<4> = array(fixture("fourds").join("features.npy"));
+    assert_eq!(got.dims(), want.dims());
+    let (g, w) = (
+        got.into_data().try_to_vec::<f32>().unwrap(),
+        want.into_data().try_to_vec::<f32>().unwrap(),
+    );
+    let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    for (a, b) in g.iter().zip(&w) {
+        assert!((a - b).abs() <= 1e-4 * scale, "features: {a} vs {b}");
+    }
+
+    // The learned table fits one clip size; another is refused, naming both.
+    let other: Tensor<5> = Tensor::zeros([1, 4, 48, 32, 3], &Device::flex());
+    let e = m.hidden_states(other).err().unwrap().to_string();
+    assert!(e.contains("2x3x2 token grid") && e.contains("2x2x2"), "{e}");
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Backbones: frozen video encoders that run natively (burn). A backbone maps
 //! video [B, T, H, W, 3] in [0, 1] to features [B, T, N, D] and declares
 //! its preprocessing so runs and caches can record it. One file per
-//! family (`videomae`, `vjepa`, `dinov2`, `pixel`); `vit` holds their shared parts,
+//! family (`videomae`, `vjepa`, `fourds`, `dinov2`, `pixel`); `vit` holds their shared parts,
 //! `weights` reads checkpoints; [`by_name`] builds one from a size name.
 
 pub mod dinov2;
+pub mod fourds;
 pub mod native;
 mod pixel;
 pub mod pytorch;
@@ -18,6 +19,7 @@ pub use pixel::PixelControl;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
 use dinov2::{Dinov2, Dinov2Config};
+use fourds::{FourDs, FourDsConfig};
 use std::path::Path;
 use videomae::{VideoMae, VideoMaeConfig};
 use vjepa::{VJepa, VJepaConfig};
@@ -68,6 +70,7 @@ enum Kind {
     Pixel(usize),
     VideoMae(VideoMaeConfig),
     VJepa(VJepaConfig),
+    FourDs(FourDsConfig),
     Dinov2(Dinov2Config),
 }
 
@@ -133,6 +136,20 @@ pub fn catalogue() -> Vec<Named> {
             kind: vj(1280, 32, 16),
         },
         Named {
+            name: "4ds-tiny".into(),
+            family: "4ds",
+            about: "4DS, width 64, 4 blocks (random weights unless given)".into(),
+            kind: Kind::FourDs(FourDsConfig::sized(64, 4, 4)),
+        },
+        Named {
+            name: "4ds-b".into(),
+            family: "4ds",
+            about:
+                "4DS ViT-B, patch 2x16x16, learned positions (scaling4d_dist_b.npz, 4DS-B-dist-e)"
+                    .into(),
+            kind: Kind::FourDs(FourDsConfig::sized(768, 12, 12)),
+        },
+        Named {
             name: "dinov2-tiny".into(),
             family: "dinov2",
             about: "DINOv2, width 64, 4 blocks (random weights unless given)".into(),
@@ -176,6 +193,7 @@ pub fn depth_of(name: &str) -> Result<usize> {
     {
         Some(Kind::VideoMae(c)) => Ok(c.depth),
         Some(Kind::VJepa(c)) => Ok(c.depth),
+        Some(Kind::FourDs(c)) => Ok(c.depth),
         Some(Kind::Dinov2(c)) => Ok(c.depth),
         Some(Kind::Pixel(_)) => Ok(0),
         None => bail!("unknown backbone `{name}` (`scivid backbones list`)"),
@@ -268,6 +286,15 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
                 layer,
             )?)
         }
+        Kind::FourDs(cfg) => {
+            let layer = layer(cfg.depth)?;
+            Box::new(FourDs::load(
+                &n.name,
+                *cfg,
+                weights("the released 4DS .npz")?,
+                layer,
+            )?)
+        }
         Kind::Dinov2(cfg) => {
             let layer = layer(cfg.depth)?;
             Box::new(Dinov2::load(
@@ -310,7 +337,9 @@ pub fn inspect(path: &Path) -> Result<String> {
             let rest = n
                 .split("encoder.layer.")
                 .nth(1)
-                .or_else(|| n.split("blocks.").nth(1))?;
+                .or_else(|| n.split("blocks.").nth(1))
+                .or_else(|| n.split("processor/layers_").nth(1))?;
+            let rest = rest.split('/').next()?;
             rest.split('.').next()?.parse::<usize>().ok()
         })
         .max()
@@ -341,6 +370,14 @@ pub fn inspect(path: &Path) -> Result<String> {
             ));
             ("dinov2", p[0], reg)
         }
+        _ if find("encoder/patch_embedding/Conv_0/kernel").is_some_and(|p| p.len() == 5) => {
+            let p = find("encoder/patch_embedding/Conv_0/kernel").unwrap_or_default();
+            out.push_str(&format!(
+                "family      4ds (patch {} x {} x {})\n",
+                p[0], p[1], p[2]
+            ));
+            ("4ds", p[4], 0)
+        }
         _ if find("patch_embed.proj.weight").is_some_and(|p| p.len() == 5) => {
             let p = find("patch_embed.proj.weight").unwrap_or_default();
             out.push_str(&format!(
@@ -362,6 +399,7 @@ pub fn inspect(path: &Path) -> Result<String> {
         .filter(|n| match &n.kind {
             Kind::VideoMae(c) => family == "videomae" && c.dim == dim && c.depth == depth,
             Kind::VJepa(c) => family == "vjepa" && c.dim == dim && c.depth == depth,
+            Kind::FourDs(c) => family == "4ds" && c.dim == dim && c.depth == depth,
             Kind::Dinov2(c) => {
                 family == "dinov2" && c.dim == dim && c.depth == depth && c.registers == registers
             }

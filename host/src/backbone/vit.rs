@@ -94,6 +94,8 @@ pub struct BlockNames {
 
 enum Mlp {
     Gelu(Dense, Dense),
+    /// flax's default `nn.gelu` (the tanh approximation).
+    GeluTanh(Dense, Dense),
     SwiGlu(Dense, Dense),
 }
 
@@ -170,6 +172,14 @@ impl Block {
         })
     }
 
+    /// Use GELU's tanh approximation in the MLP (flax's `nn.gelu`).
+    pub fn with_tanh_gelu(mut self) -> Self {
+        if let Mlp::Gelu(a, b) = self.mlp {
+            self.mlp = Mlp::GeluTanh(a, b);
+        }
+        self
+    }
+
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let h = self.norm1.forward(x.clone());
         let mut a = self.proj.forward(self.attention(h));
@@ -180,6 +190,7 @@ impl Block {
         let h = self.norm2.forward(x.clone());
         let mut m = match &self.mlp {
             Mlp::Gelu(fc1, fc2) => fc2.forward(activation::gelu(fc1.forward(h))),
+            Mlp::GeluTanh(fc1, fc2) => fc2.forward(gelu_tanh(fc1.forward(h))),
             Mlp::SwiGlu(win, wout) => {
                 let both = win.forward(h);
                 let half = both.dims()[2] / 2;
@@ -207,6 +218,13 @@ impl Block {
         let out = module::attention(q, k, v, None, None, AttentionModuleOptions::default());
         out.swap_dims(1, 2).reshape([b, n, d])
     }
+}
+
+/// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+fn gelu_tanh(x: Tensor<3>) -> Tensor<3> {
+    let inner =
+        (x.clone() + x.clone().powi_scalar(3) * 0.044715) * (2.0 / std::f64::consts::PI).sqrt();
+    x * (inner.tanh() + 1.0) * 0.5
 }
 
 /// FLOPs of `blocks` pre-norm blocks over `seqs` sequences of `n` tokens of

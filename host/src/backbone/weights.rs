@@ -166,6 +166,53 @@ impl Weights {
         Ok(())
     }
 
+    /// Move tensor `from` to `to` as a flat vector (e.g. a flax
+    /// `DenseGeneral` bias [heads, head_dim] to a PyTorch-style bias);
+    /// nothing when the file lacks it.
+    pub fn rename_flat(&mut self, from: &str, to: &str) {
+        if let Some(mut t) = self.tensors.remove(&format!("{}{from}", self.prefix)) {
+            t.shape = vec![t.values.len()];
+            self.tensors.insert(format!("{}{to}", self.prefix), t);
+        }
+    }
+
+    /// Move a flax kernel `from` ([..inputs, ..outputs], e.g. a
+    /// `DenseGeneral` [D, heads, head_dim]) to `to` as a PyTorch-style
+    /// weight [outputs, inputs]; nothing when the file lacks it.
+    pub fn rename_kernel(&mut self, from: &str, to: &str, inputs: usize) -> Result<()> {
+        let full = format!("{}{from}", self.prefix);
+        let Some(t) = self.tensors.remove(&full) else {
+            return Ok(());
+        };
+        let n = t.values.len();
+        // The inputs are the leading dims (a `DenseGeneral` out-projection
+        // [heads, head_dim, D] has two).
+        let leads_with_inputs = (1..=t.shape.len())
+            .any(|k| t.shape[..k].iter().product::<usize>() == inputs);
+        if inputs == 0 || !leads_with_inputs {
+            bail!(
+                "{}: kernel `{full}` of shape {:?} does not start with {inputs} inputs",
+                self.source,
+                t.shape
+            );
+        }
+        let outputs = n / inputs;
+        let mut values = vec![0f32; n];
+        for i in 0..inputs {
+            for o in 0..outputs {
+                values[o * inputs + i] = t.values[i * outputs + o];
+            }
+        }
+        self.tensors.insert(
+            format!("{}{to}", self.prefix),
+            Stored {
+                shape: vec![outputs, inputs],
+                values,
+            },
+        );
+        Ok(())
+    }
+
     /// Take tensor `name` of shape `shape` as a rank-D burn tensor.
     pub fn take<const D: usize>(&mut self, name: &str, shape: [usize; D]) -> Result<Tensor<D>> {
         let full = format!("{}{name}", self.prefix);
