@@ -8,6 +8,7 @@ use crate::common::repo_root;
 use burn::tensor::{Device, Tensor, TensorData};
 use scivid::backbone::dinov2::{Dinov2, Dinov2Config};
 use scivid::backbone::fourds::{FourDs, FourDsConfig};
+use scivid::backbone::siglip::{Siglip, SiglipConfig};
 use scivid::backbone::videomae::{VideoMae, VideoMaeConfig};
 use scivid::backbone::vjepa::{VJepa, VJepaConfig};
 use scivid::backbone::{Backbone, load_weights, vit};
@@ -219,6 +220,37 @@ fn fourds_matches_the_official_encoder_and_scivid_readout_input() {
     let other: Tensor<5> = Tensor::zeros([1, 4, 48, 32, 3], &Device::flex());
     let e = m.hidden_states(other).err().unwrap().to_string();
     assert!(e.contains("2x3x2 token grid") && e.contains("2x2x2"), "{e}");
+}
+
+/// SigLIP's vision tower per frame against transformers'
+/// `SiglipVisionModel` (tests/fixtures/siglip_reference.py), from a file
+/// laid out as the Hub's full SigLIP checkpoints (text tower ignored), at
+/// the table's size and at another (bicubic table resize).
+#[test]
+fn siglip_matches_transformers_per_frame_with_a_resized_position_table() {
+    let c = config("siglip");
+    let u = |k: &str| c[k].as_u64().unwrap() as usize;
+    let cfg = SiglipConfig {
+        dim: u("dim"),
+        depth: u("depth"),
+        heads: u("heads"),
+        mlp: u("mlp"),
+        patch: u("patch"),
+        image: u("image"),
+        eps: c["eps"].as_f64().unwrap(),
+    };
+    let path = fixture("siglip").join("weights.safetensors");
+    let m = Siglip::load("siglip-test", cfg, load_weights(&path).unwrap(), cfg.depth).unwrap();
+    let frames = |file: &str| {
+        let v: Tensor<5> = array(fixture("siglip").join(file));
+        let [b, t, h, w, c] = v.dims();
+        (v.clone(), v.reshape([b * t, h, w, c]))
+    };
+    let (video, f) = frames("video.npy");
+    assert_close("siglip", &m.hidden_states(f).unwrap());
+    let (_, f) = frames("video_resized.npy");
+    assert_close_to("siglip", "resized_hidden_", &m.hidden_states(f).unwrap());
+    assert_eq!(m.forward(video).unwrap().dims(), [1, 2, 4, cfg.dim]);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Backbones: frozen video encoders that run natively (burn). A backbone maps
 //! video [B, T, H, W, 3] in [0, 1] to features [B, T, N, D] and declares
 //! its preprocessing so runs and caches can record it. One file per
-//! family (`videomae`, `vjepa`, `fourds`, `dinov2`, `pixel`); `vit` holds their shared parts,
+//! family (`videomae`, `vjepa`, `fourds`, `dinov2`, `siglip`, `pixel`); `vit` holds their shared parts,
 //! `weights` reads checkpoints; [`by_name`] builds one from a size name.
 
 pub mod dinov2;
@@ -9,6 +9,7 @@ pub mod fourds;
 pub mod native;
 mod pixel;
 pub mod pytorch;
+pub mod siglip;
 pub mod videomae;
 pub mod vit;
 pub mod vjepa;
@@ -20,6 +21,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Tensor;
 use dinov2::{Dinov2, Dinov2Config};
 use fourds::{FourDs, FourDsConfig};
+use siglip::{Siglip, SiglipConfig};
 use std::path::Path;
 use videomae::{VideoMae, VideoMaeConfig};
 use vjepa::{VJepa, VJepaConfig};
@@ -72,6 +74,7 @@ enum Kind {
     VJepa(VJepaConfig),
     FourDs(FourDsConfig),
     Dinov2(Dinov2Config),
+    Siglip(SiglipConfig),
 }
 
 /// Every backbone selectable by name. `*-tiny` models run with seeded
@@ -181,6 +184,64 @@ pub fn catalogue() -> Vec<Named> {
             kind: dn(dim, depth, heads, 4),
         });
     }
+    // (name, width, depth, heads, MLP, patch, image side of the table)
+    for (size, dim, depth, heads, mlp, patch, image, about) in [
+        (
+            "tiny",
+            64,
+            4,
+            4,
+            256,
+            16,
+            224,
+            "SigLIP, width 64, 4 blocks (random weights unless given)",
+        ),
+        (
+            "b",
+            768,
+            12,
+            12,
+            3072,
+            16,
+            224,
+            "SigLIP ViT-B/16 per frame (google/siglip-base-patch16-224)",
+        ),
+        (
+            "l",
+            1024,
+            24,
+            16,
+            4096,
+            16,
+            256,
+            "SigLIP ViT-L/16 per frame (google/siglip-large-patch16-256)",
+        ),
+        (
+            "so400m",
+            1152,
+            27,
+            16,
+            4304,
+            14,
+            384,
+            "SigLIP So400m/14 per frame (google/siglip-so400m-patch14-384)",
+        ),
+    ] {
+        out.push(Named {
+            name: format!("siglip-{size}"),
+            family: "siglip",
+            about: about.into(),
+            kind: Kind::Siglip(SiglipConfig {
+                dim,
+                depth,
+                heads,
+                mlp,
+                patch,
+                image,
+                eps: 1e-6,
+            }),
+        });
+    }
     out
 }
 
@@ -194,6 +255,7 @@ pub fn depth_of(name: &str) -> Result<usize> {
         Some(Kind::VideoMae(c)) => Ok(c.depth),
         Some(Kind::VJepa(c)) => Ok(c.depth),
         Some(Kind::FourDs(c)) => Ok(c.depth),
+        Some(Kind::Siglip(c)) => Ok(c.depth),
         Some(Kind::Dinov2(c)) => Ok(c.depth),
         Some(Kind::Pixel(_)) => Ok(0),
         None => bail!("unknown backbone `{name}` (`scivid backbones list`)"),
@@ -295,6 +357,15 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
                 layer,
             )?)
         }
+        Kind::Siglip(cfg) => {
+            let layer = layer(cfg.depth)?;
+            Box::new(Siglip::load(
+                &n.name,
+                *cfg,
+                weights("Hugging Face safetensors of SigLIP (the full model or its vision tower)")?,
+                layer,
+            )?)
+        }
         Kind::Dinov2(cfg) => {
             let layer = layer(cfg.depth)?;
             Box::new(Dinov2::load(
@@ -330,17 +401,24 @@ pub fn inspect(path: &Path) -> Result<String> {
             .find(|(n, _)| n.ends_with(suffix))
             .map(|(_, s)| s.clone())
     };
-    // Blocks are `encoder.layer.N.` (Hugging Face) or `blocks.N.` (V-JEPA).
+    // Blocks are `encoder.layer.N.` (Hugging Face), `encoder.layers.N.`
+    // (SigLIP's vision tower; not its text tower), `blocks.N.` (V-JEPA) or
+    // `processor/layers_N/` (4DS).
     let depth = shapes
         .iter()
+        .filter(|(n, _)| !n.starts_with("text_model."))
         .filter_map(|(n, _)| {
-            let rest = n
-                .split("encoder.layer.")
-                .nth(1)
-                .or_else(|| n.split("blocks.").nth(1))
-                .or_else(|| n.split("processor/layers_").nth(1))?;
-            let rest = rest.split('/').next()?;
-            rest.split('.').next()?.parse::<usize>().ok()
+            [
+                "encoder.layer.",
+                "encoder.layers.",
+                "blocks.",
+                "processor/layers_",
+            ]
+            .iter()
+            .find_map(|marker| {
+                let rest = n.split(marker).nth(1)?;
+                rest.split(['.', '/']).next()?.parse::<usize>().ok()
+            })
         })
         .max()
         .map(|d| d + 1)
@@ -369,6 +447,11 @@ pub fn inspect(path: &Path) -> Result<String> {
                 p[2], p[3]
             ));
             ("dinov2", p[0], reg)
+        }
+        _ if find("embeddings.patch_embedding.weight").is_some_and(|p| p.len() == 4) => {
+            let p = find("embeddings.patch_embedding.weight").unwrap_or_default();
+            out.push_str(&format!("family      siglip (patch {} x {})\n", p[2], p[3]));
+            ("siglip", p[0], 0)
         }
         _ if find("encoder/patch_embedding/Conv_0/kernel").is_some_and(|p| p.len() == 5) => {
             let p = find("encoder/patch_embedding/Conv_0/kernel").unwrap_or_default();
@@ -400,6 +483,7 @@ pub fn inspect(path: &Path) -> Result<String> {
             Kind::VideoMae(c) => family == "videomae" && c.dim == dim && c.depth == depth,
             Kind::VJepa(c) => family == "vjepa" && c.dim == dim && c.depth == depth,
             Kind::FourDs(c) => family == "4ds" && c.dim == dim && c.depth == depth,
+            Kind::Siglip(c) => family == "siglip" && c.dim == dim && c.depth == depth,
             Kind::Dinov2(c) => {
                 family == "dinov2" && c.dim == dim && c.depth == depth && c.registers == registers
             }

@@ -187,8 +187,8 @@ impl Weights {
         let n = t.values.len();
         // The inputs are the leading dims (a `DenseGeneral` out-projection
         // [heads, head_dim, D] has two).
-        let leads_with_inputs = (1..=t.shape.len())
-            .any(|k| t.shape[..k].iter().product::<usize>() == inputs);
+        let leads_with_inputs =
+            (1..=t.shape.len()).any(|k| t.shape[..k].iter().product::<usize>() == inputs);
         if inputs == 0 || !leads_with_inputs {
             bail!(
                 "{}: kernel `{full}` of shape {:?} does not start with {inputs} inputs",
