@@ -10,7 +10,7 @@ pub mod readout;
 
 use crate::backbone::{self, BackboneSpec};
 use anyhow::Result;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Distribution, Tensor};
 use std::path::PathBuf;
 
 /// What to measure (also the flags of `scivid bench backbone`).
@@ -33,6 +33,9 @@ pub struct BackboneBench {
     pub reps: usize,
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
+    /// cpu, cuda, cuda:N or wgpu (GPUs need a build with their feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: crate::device::ComputeDevice,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -58,8 +61,9 @@ pub fn backbone(b: &BackboneBench) -> Result<BenchResult> {
         layer: Some(backbone::depth_of(&b.model)?),
         random_weights: true,
         library: None,
+        device: b.device,
     })?;
-    let device = Device::flex();
+    let device = model.device();
     let video = || {
         Tensor::<5>::random(
             [b.batch, b.frames, b.size, b.size, 3],

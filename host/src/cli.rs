@@ -180,6 +180,9 @@ pub struct RunArgs {
     /// A native backbone library (a trusted cdylib built with scivid-backbone-abi).
     #[arg(long)]
     pub backbone_lib: Option<PathBuf>,
+    /// Where the backbone runs: cpu, cuda, cuda:N or wgpu (GPUs need a build with `--features cuda` or `wgpu`) [default: cpu].
+    #[arg(long)]
+    pub device: Option<crate::device::ComputeDevice>,
     /// Dataset directory for the tasks (granted read-only to each task
     /// plugin); without one, a built-in task runs on its synthetic stand-in.
     #[arg(long)]
@@ -688,6 +691,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     }
     if let Some(l) = &args.backbone_lib {
         spec.backbone_lib = Some(l.clone());
+    }
+    if let Some(d) = args.device {
+        spec.device = d;
     }
     if let Some(d) = &args.data {
         spec.data = Some(d.clone());

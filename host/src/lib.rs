@@ -16,6 +16,7 @@ pub mod cache;
 pub mod cli;
 pub mod cluster;
 pub mod data;
+pub mod device;
 pub mod files;
 pub mod pipeline;
 pub mod report;

@@ -22,6 +22,8 @@ pub struct RunConfig {
     pub depth_fraction: Option<f64>,
     /// A trusted native backbone library (cdylib), used instead of `backbone`.
     pub backbone_lib: Option<PathBuf>,
+    /// Where the backbone runs: `cpu` (default), `cuda`, `cuda:N` or `wgpu`.
+    pub device: Option<String>,
     pub seed: Option<u64>,
     pub out: Option<PathBuf>,
     /// Dataset directory for every task without its own (`[[tasks]] data`);
@@ -193,6 +195,9 @@ impl RunConfig {
         }
         spec.weights = self.weights.clone();
         spec.backbone_lib = self.backbone_lib.clone();
+        if let Some(d) = &self.device {
+            spec.device = d.parse().context("run spec `device`")?;
+        }
         if let Some(f) = self.depth_fraction {
             spec.depth_fraction = f;
         }
@@ -275,6 +280,7 @@ impl RunConfig {
             weights: spec.weights.clone(),
             depth_fraction: Some(spec.depth_fraction),
             backbone_lib: spec.backbone_lib.clone(),
+            device: Some(spec.device.to_string()),
             seed: Some(spec.seed),
             out: Some(spec.out.clone()),
             data: spec.data.clone(),

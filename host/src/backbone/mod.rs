@@ -17,8 +17,9 @@ pub mod weights;
 
 pub use pixel::PixelControl;
 
+use crate::device::ComputeDevice;
 use anyhow::{Context, Result, bail};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use dinov2::{Dinov2, Dinov2Config};
 use fourds::{FourDs, FourDsConfig};
 use siglip::{Siglip, SiglipConfig};
@@ -42,6 +43,40 @@ pub trait Backbone {
     fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
         let _ = (frames, height, width);
         0.0
+    }
+    /// Where its input must be (the CPU unless built for another device).
+    fn device(&self) -> Device {
+        Device::flex()
+    }
+}
+
+/// A backbone whose weights live on a GPU: clips are sent there.
+struct OnDevice {
+    inner: Box<dyn Backbone>,
+    device: Device,
+    label: String,
+}
+
+impl Backbone for OnDevice {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn describe(&self) -> serde_json::Value {
+        let mut d = self.inner.describe();
+        d["device"] = serde_json::json!(self.label);
+        d
+    }
+    fn feature_shape(&self, frames: usize, height: usize, width: usize) -> Result<FeatureShape> {
+        self.inner.feature_shape(frames, height, width)
+    }
+    fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
+        self.inner.forward(video)
+    }
+    fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
+        self.inner.flops(frames, height, width)
+    }
+    fn device(&self) -> Device {
+        self.device.clone()
     }
 }
 
@@ -277,6 +312,8 @@ pub struct BackboneSpec {
     pub random_weights: bool,
     /// A trusted native backbone library (`--backbone-lib`), used instead of `name`.
     pub library: Option<std::path::PathBuf>,
+    /// Where a built-in backbone runs (`--device`).
+    pub device: ComputeDevice,
 }
 
 /// Build the backbone `name`, loading `weights` when given.
@@ -288,6 +325,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Backbone>> {
         layer: None,
         random_weights: false,
         library: None,
+        device: ComputeDevice::Cpu,
     })
 }
 
@@ -295,8 +333,27 @@ pub const DEFAULT_DEPTH_FRACTION: f64 = 0.95;
 
 pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
     if let Some(lib) = &spec.library {
+        if spec.device != ComputeDevice::Cpu {
+            bail!(
+                "--device {} applies to built-in backbones; a native backbone library runs its own code on raw buffers",
+                spec.device
+            );
+        }
         return Ok(Box::new(native::load(lib)?));
     }
+    let device = spec.device.burn()?;
+    let inner = build_on(spec, device.clone())?;
+    Ok(match spec.device {
+        ComputeDevice::Cpu => inner,
+        other => Box::new(OnDevice {
+            inner,
+            device,
+            label: other.to_string(),
+        }),
+    })
+}
+
+fn build_on(spec: &BackboneSpec, device: Device) -> Result<Box<dyn Backbone>> {
     let all = catalogue();
     let Some(n) = all.iter().find(|n| n.name == spec.name) else {
         bail!(
@@ -310,8 +367,10 @@ pub fn build(spec: &BackboneSpec) -> Result<Box<dyn Backbone>> {
     };
     let weights = |what: &str| -> Result<Weights> {
         match &spec.weights {
-            Some(p) => load_weights(p),
-            None if n.name.ends_with("-tiny") || spec.random_weights => Ok(Weights::random(0)),
+            Some(p) => Ok(load_weights(p)?.on(device.clone())),
+            None if n.name.ends_with("-tiny") || spec.random_weights => {
+                Ok(Weights::random(0).on(device.clone()))
+            }
             None => bail!(
                 "backbone `{}` needs its checkpoint: --weights FILE ({what})",
                 n.name
@@ -501,6 +560,7 @@ pub fn inspect(path: &Path) -> Result<String> {
             layer: None,
             random_weights: false,
             library: None,
+            device: ComputeDevice::Cpu,
         };
         let verdict = match build(&spec) {
             Ok(_) => "loads".to_string(),

@@ -128,6 +128,12 @@ impl Weights {
             .map(|t| t.shape.clone())
     }
 
+    /// Take tensors onto `device` (a GPU) instead of the CPU.
+    pub fn on(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
     /// The device tensors are taken onto.
     pub fn device(&self) -> &Device {
         &self.device

@@ -76,6 +76,7 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
             batch: 1,
             reps: b.reps.max(1),
             warmup: 1,
+            device: Default::default(),
         })?;
         let args = ["--model", peer_model, "--batch", "1", "--reps", &reps];
         for (script, name, target) in peers {

@@ -8,7 +8,7 @@ use crate::data::clips;
 use crate::runtime::bindings::{ClipSpec, InputSpec};
 use crate::tensor::DynTensor;
 use anyhow::Result;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 
@@ -58,7 +58,7 @@ pub fn extract(
     progress: bool,
     skip_left: &mut usize,
 ) -> Result<Extracted> {
-    let device = Device::flex();
+    let device = backbone.device();
     let (t, h, w) = (
         input.frames as usize,
         input.height as usize,

@@ -220,6 +220,8 @@ pub struct RunSpec {
     pub depth_fraction: f64,
     /// A trusted native backbone library used instead of `backbone`.
     pub backbone_lib: Option<PathBuf>,
+    /// Where the backbone runs (`--device cpu|cuda[:N]|wgpu`).
+    pub device: crate::device::ComputeDevice,
     /// Dataset directory for every task that has none of its own; a
     /// built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
@@ -262,6 +264,7 @@ impl RunSpec {
             weights: None,
             depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
             backbone_lib: None,
+            device: Default::default(),
             data: None,
             task_data: vec![],
             out,
@@ -394,6 +397,7 @@ pub fn prepare(spec: &RunSpec) -> Result<Prepared> {
         layer: None,
         random_weights: false,
         library: spec.backbone_lib.clone(),
+        device: spec.device,
     })?;
     if let Some(d) = &spec.data
         && !d.is_dir()
