@@ -239,19 +239,8 @@ impl Backbone for Dinov2 {
     }
 
     fn feature_shape(&self, frames: usize, height: usize, width: usize) -> Result<FeatureShape> {
-        let p = self.cfg.patch;
-        if !height.is_multiple_of(p) || !width.is_multiple_of(p) {
-            bail!(
-                "{}: frames of {height}x{width} are not a multiple of its {p}x{p} patches",
-                self.name
-            );
-        }
-        Ok(FeatureShape {
-            time: frames,
-            grid_h: height / p,
-            grid_w: width / p,
-            dim: self.cfg.dim,
-        })
+        let c = &self.cfg;
+        vit::feature_shape(&self.name, (1, c.patch, c.dim), (frames, height, width))
     }
 
     fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {

@@ -235,13 +235,16 @@ impl Backbone for FourDs {
     }
 
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
-        let [b, t, _, _, _] = video.dims();
+        let t = video.dims()[1];
         let x = self
             .hidden_states(video)?
             .pop()
             .expect("embedded tokens at least");
-        let [_, n, d] = x.dims();
-        let steps = t / self.cfg.tubelet;
-        Ok(resample_time_cubic(x.reshape([b, steps, n / steps, d]), t))
+        Ok(vit::tubelet_features(
+            x,
+            t,
+            self.cfg.tubelet,
+            resample_time_cubic,
+        ))
     }
 }

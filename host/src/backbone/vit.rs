@@ -248,6 +248,41 @@ pub fn layer_for_fraction(depth: usize, fraction: f64) -> Result<usize> {
     Ok(idx.clamp(0, depth as i64) as usize)
 }
 
+/// The feature shape of a ViT with `tubelet` x `patch` x `patch` patches
+/// (tubelet 1: an image model applied per frame): every frame keeps its
+/// features (tubelet outputs are resampled back to T).
+pub fn feature_shape(
+    name: &str,
+    (tubelet, patch, dim): (usize, usize, usize),
+    (frames, height, width): (usize, usize, usize),
+) -> Result<super::FeatureShape> {
+    let (p, t) = (patch, tubelet);
+    if !height.is_multiple_of(p) || !width.is_multiple_of(p) || !frames.is_multiple_of(t) {
+        bail!(
+            "{name}: clips of {frames}x{height}x{width} are not a multiple of its {t}x{p}x{p} patches"
+        );
+    }
+    Ok(super::FeatureShape {
+        time: frames,
+        grid_h: height / p,
+        grid_w: width / p,
+        dim,
+    })
+}
+
+/// Tokens [B, (T/tubelet) h w, D] of a tubelet model as features
+/// [B, T, h w, D], time brought back to T by `resample`.
+pub fn tubelet_features(
+    x: Tensor<3>,
+    frames: usize,
+    tubelet: usize,
+    resample: fn(Tensor<4>, usize) -> Tensor<4>,
+) -> Tensor<4> {
+    let [b, n, d] = x.dims();
+    let steps = frames / tubelet;
+    resample(x.reshape([b, steps, n / steps, d]), frames)
+}
+
 /// Linear resampling along time ([B, T, N, D] -> [B, out, N, D]) with
 /// half-pixel centres and clamped edges (jax.image.resize "linear"),
 /// SciVid's way of bringing tubelet outputs back to the clip's frames.

@@ -271,19 +271,12 @@ impl Backbone for VJepa {
     }
 
     fn feature_shape(&self, frames: usize, height: usize, width: usize) -> Result<FeatureShape> {
-        let (p, t) = (self.cfg.patch, self.cfg.tubelet);
-        if !height.is_multiple_of(p) || !width.is_multiple_of(p) || !frames.is_multiple_of(t) {
-            bail!(
-                "{}: clips of {frames}x{height}x{width} are not a multiple of its {t}x{p}x{p} tubelets",
-                self.name
-            );
-        }
-        Ok(FeatureShape {
-            time: frames,
-            grid_h: height / p,
-            grid_w: width / p,
-            dim: self.cfg.dim,
-        })
+        let c = &self.cfg;
+        vit::feature_shape(
+            &self.name,
+            (c.tubelet, c.patch, c.dim),
+            (frames, height, width),
+        )
     }
 
     fn flops(&self, frames: usize, height: usize, width: usize) -> f64 {
@@ -293,13 +286,16 @@ impl Backbone for VJepa {
     }
 
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
-        let [b, t, _, _, _] = video.dims();
+        let t = video.dims()[1];
         let x = self
             .hidden_states(video)?
             .pop()
             .expect("embedded tokens at least");
-        let [_, n, d] = x.dims();
-        let steps = t / self.cfg.tubelet;
-        Ok(vit::resample_time(x.reshape([b, steps, n / steps, d]), t))
+        Ok(vit::tubelet_features(
+            x,
+            t,
+            self.cfg.tubelet,
+            vit::resample_time,
+        ))
     }
 }
