@@ -360,8 +360,51 @@ fn cli_lists_backbones_inspects_a_checkpoint_and_runs_a_tiny_model() {
         "dinov2-g",
         "dinov2-b-reg",
         "videomae-tiny",
+        "vjepa-l",
+        "vjepa-h",
+        "4ds-b",
+        "siglip-b",
+        "siglip-so400m",
     ] {
         assert!(out.contains(&format!("| {name} |")), "{out}");
+    }
+    // Each family's checkpoint format is recognised.
+    for (family, file, expect) in [
+        (
+            "vjepa",
+            "weights.pth.tar",
+            "family      vjepa (tubelet 2 x 16 x 16)",
+        ),
+        (
+            "fourds",
+            "weights.npz",
+            "family      4ds (patch 2 x 16 x 16)",
+        ),
+        (
+            "siglip",
+            "weights.safetensors",
+            "family      siglip (patch 16 x 16)",
+        ),
+    ] {
+        let path = fixture(family).join(file);
+        let (code, out, err) = crate::common::scivid(
+            &["backbones", "inspect", path.to_str().unwrap()],
+            dir.path(),
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains(expect) && out.contains("blocks      3"),
+            "{out}"
+        );
+    }
+    // A GPU device this build lacks is refused, naming the feature.
+    let (code, _, err) = crate::common::scivid(
+        &["run", "--backbone", "videomae-tiny", "--device", "cuda"],
+        dir.path(),
+    );
+    if !cfg!(feature = "cuda") {
+        assert_ne!(code, 0);
+        assert!(err.contains("--features cuda"), "{err}");
     }
     let weights = fixture("videomae").join("weights.safetensors");
     let (code, out, err) = crate::common::scivid(
