@@ -110,16 +110,62 @@ pub fn mean_average_precision(
     if classes.is_empty() {
         return 0.0;
     }
+    let ap = per_class_average_precision(scores, labels, num_classes);
+    classes.iter().map(|&c| ap[c]).sum::<f64>() / classes.len() as f64
+}
+
+/// Average precision of every class (column) of scores and labels stored
+/// row-major as [N, C], as [`average_precision`] per column.
+///
+/// ```
+/// use scivid_sdk::metrics::per_class_average_precision;
+/// let scores = [0.9, 0.1, 0.2, 0.8];
+/// let labels = [true, false, false, true];
+/// assert_eq!(per_class_average_precision(&scores, &labels, 2), vec![1.0, 1.0]);
+/// ```
+pub fn per_class_average_precision(
+    scores: &[f32],
+    labels: &[bool],
+    num_classes: usize,
+) -> Vec<f64> {
     let n = scores.len() / num_classes;
-    let total: f64 = classes
-        .iter()
-        .map(|&c| {
+    (0..num_classes)
+        .map(|c| {
             let s: Vec<f32> = (0..n).map(|i| scores[i * num_classes + c]).collect();
             let l: Vec<bool> = (0..n).map(|i| labels[i * num_classes + c]).collect();
             average_precision(&s, &l)
         })
-        .sum();
-    total / classes.len() as f64
+        .collect()
+}
+
+/// Row-normalised confusion matrix [C, C] of single-label classification,
+/// row-major: entry (t, p) is the fraction of the examples of true class t
+/// (the argmax of its one-hot label row) whose highest score is class p.
+/// A class without examples has a row of zeros.
+///
+/// ```
+/// use scivid_sdk::metrics::confusion_rows;
+/// // Three examples, two classes: true 0, 0, 1; predicted 0, 1, 1.
+/// let scores = [0.9, 0.1, 0.4, 0.6, 0.2, 0.8];
+/// let labels = [true, false, true, false, false, true];
+/// assert_eq!(confusion_rows(&scores, &labels, 2), vec![0.5, 0.5, 0.0, 1.0]);
+/// ```
+pub fn confusion_rows(scores: &[f32], labels: &[bool], num_classes: usize) -> Vec<f64> {
+    let k = num_classes;
+    let onehot: Vec<f32> = labels.iter().map(|&l| if l { 1.0 } else { 0.0 }).collect();
+    let truth = argmax_rows(&onehot, k);
+    let predicted = argmax_rows(scores, k);
+    let mut counts = vec![0.0f64; k * k];
+    for (&t, &p) in truth.iter().zip(&predicted) {
+        counts[t * k + p] += 1.0;
+    }
+    for row in counts.chunks_mut(k) {
+        let total: f64 = row.iter().sum();
+        if total > 0.0 {
+            row.iter_mut().for_each(|v| *v /= total);
+        }
+    }
+    counts
 }
 
 /// Area under the ROC curve of `scores` for binary `labels`, as

@@ -9,7 +9,9 @@
 //! grayscale frames `DIR/<split>/<video>/NNNNN.png`.
 
 use scivid_sdk::data::{Csv, numbered_frames};
-use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision};
+use scivid_sdk::metrics::{
+    ScoreBuffer, confusion_rows, mean_average_precision, per_class_average_precision,
+};
 use scivid_sdk::{
     ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task, TaskInfo,
     TaskKind, Tensor, bail, scivid_protocol,
@@ -36,7 +38,7 @@ impl Task for CalMS21 {
                 channels: 1,
             },
             target_shape: vec![CLASSES.len() as u32],
-            metrics: vec!["mAP".into()],
+            metrics: metric_names(),
             primary_metric: "mAP".into(),
             higher_is_better: true,
             protocol: scivid_protocol(),
@@ -109,17 +111,44 @@ impl Metrics for Scores {
         if self.0.is_empty() {
             bail!("no predictions to score");
         }
-        let behaviours: Vec<usize> = (0..CLASSES.len() - 1).collect();
-        Ok(vec![Metric {
+        let k = CLASSES.len();
+        let behaviours: Vec<usize> = (0..k - 1).collect();
+        let (s, l) = (&self.0.scores, &self.0.labels);
+        let mut metrics = vec![Metric {
             name: "mAP".into(),
-            value: mean_average_precision(
-                &self.0.scores,
-                &self.0.labels,
-                CLASSES.len(),
-                &behaviours,
-            ),
-        }])
+            value: mean_average_precision(s, l, k, &behaviours),
+        }];
+        // Breakdowns for the report: per-behaviour AP, and the confusion
+        // matrix (rows: true class, normalised) of the highest score.
+        let ap = per_class_average_precision(s, l, k);
+        metrics.extend(behaviours.iter().map(|&c| Metric {
+            name: format!("AP/{}", CLASSES[c]),
+            value: ap[c],
+        }));
+        let confusion = confusion_rows(s, l, k);
+        metrics.extend(
+            metric_names()
+                .into_iter()
+                .skip(1 + behaviours.len())
+                .zip(confusion)
+                .map(|(name, value)| Metric { name, value }),
+        );
+        Ok(metrics)
     }
+}
+
+/// mAP, then `AP/<behaviour>`, then `confusion/<true>/<predicted>` row by row.
+fn metric_names() -> Vec<String> {
+    let mut names = vec!["mAP".to_string()];
+    names.extend(
+        CLASSES[..CLASSES.len() - 1]
+            .iter()
+            .map(|c| format!("AP/{c}")),
+    );
+    for t in CLASSES {
+        names.extend(CLASSES.iter().map(|p| format!("confusion/{t}/{p}")));
+    }
+    names
 }
 
 scivid_sdk::export_task!(CalMS21);

@@ -9,7 +9,7 @@
 //! `;`-separated class names) and frames `DIR/<split>/<video>/NNNNN.png`.
 
 use scivid_sdk::data::{Csv, numbered_frames};
-use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision};
+use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision, per_class_average_precision};
 use scivid_sdk::{
     ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
     TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
@@ -45,7 +45,14 @@ impl Task for FlyVsFly {
                 channels: 3,
             },
             target_shape: vec![CLASSES.len() as u32],
-            metrics: vec!["mAP".into(), "mAP_no_wing_threat_tussling".into()],
+            metrics: ["mAP".to_string(), "mAP_no_wing_threat_tussling".into()]
+                .into_iter()
+                .chain(
+                    CLASSES[..CLASSES.len() - 1]
+                        .iter()
+                        .map(|c| format!("AP/{c}")),
+                )
+                .collect(),
             primary_metric: "mAP".into(),
             higher_is_better: true,
             protocol: Protocol {
@@ -137,7 +144,7 @@ impl Metrics for Scores {
             .filter(|&c| !matches!(CLASSES[c], "wing_threat" | "tussling"))
             .collect();
         let (s, l) = (&self.0.scores, &self.0.labels);
-        Ok(vec![
+        let mut metrics = vec![
             Metric {
                 name: "mAP".into(),
                 value: mean_average_precision(s, l, k, &behaviours),
@@ -146,7 +153,14 @@ impl Metrics for Scores {
                 name: "mAP_no_wing_threat_tussling".into(),
                 value: mean_average_precision(s, l, k, &common),
             },
-        ])
+        ];
+        // Per-behaviour AP: the report's breakdown (background left out, as in mAP).
+        let ap = per_class_average_precision(s, l, k);
+        metrics.extend(behaviours.iter().map(|&c| Metric {
+            name: format!("AP/{}", CLASSES[c]),
+            value: ap[c],
+        }));
+        Ok(metrics)
     }
 }
 

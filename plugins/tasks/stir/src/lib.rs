@@ -55,7 +55,7 @@ impl Task for Stir {
 
     fn info() -> TaskInfo {
         let mut metrics = vec!["accuracy".to_string()];
-        metrics.extend(THRESHOLDS.iter().map(|t| format!("acc@{t}")));
+        metrics.extend(THRESHOLDS.iter().map(|t| format!("accuracy/{t}px")));
         TaskInfo {
             name: "stir".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -352,7 +352,7 @@ impl Metrics for Accuracy {
         }];
         for (thr, v) in THRESHOLDS.iter().zip(per) {
             out.push(Metric {
-                name: format!("acc@{thr}"),
+                name: format!("accuracy/{thr}px"),
                 value: v,
             });
         }

@@ -32,7 +32,7 @@ impl Task for Typhoon {
 
     fn info() -> TaskInfo {
         let mut metrics = vec!["rmse".to_string(), "mae".to_string()];
-        metrics.extend(REPORTED_LEADS.iter().map(|l| format!("rmse_lead{l}")));
+        metrics.extend((0..LEADS).map(|l| format!("rmse/lead_{l}")));
         TaskInfo {
             name: "typhoon".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -181,12 +181,11 @@ impl Metrics for Errors {
                 value: mae,
             },
         ];
-        for (l, v) in REPORTED_LEADS.iter().zip(rmse) {
-            out.push(Metric {
-                name: format!("rmse_lead{l}"),
-                value: v,
-            });
-        }
+        // RMSE at every lead (0-based), the report's breakdown by lead.
+        out.extend((0..LEADS).map(|l| Metric {
+            name: format!("rmse/lead_{l}"),
+            value: (self.squared[l] / n).sqrt(),
+        }));
         Ok(out)
     }
 }

@@ -61,7 +61,7 @@ impl Task for WeatherBench2 {
                 channels: 3,
             },
             target_shape: vec![STEPS as u32, VARS.len() as u32, lat, lon],
-            metrics: VARS.iter().map(|v| format!("wrmse_{v}")).collect(),
+            metrics: metric_names(),
             primary_metric: "wrmse_z500".into(),
             higher_is_better: false,
             protocol: Protocol {
@@ -204,21 +204,33 @@ impl Metrics for Errors {
             bail!("no predictions to score");
         }
         let n = self.count as f64;
-        Ok(VARS
+        let rmse = |lead: usize, v: usize| (self.sums[lead * VARS.len() + v] / n).sqrt();
+        let mut out: Vec<Metric> = VARS
             .iter()
             .enumerate()
-            .map(|(v, name)| {
-                let mean_rmse = (0..STEPS)
-                    .map(|lead| (self.sums[lead * VARS.len() + v] / n).sqrt())
-                    .sum::<f64>()
-                    / STEPS as f64;
-                Metric {
-                    name: format!("wrmse_{name}"),
-                    value: mean_rmse,
-                }
+            .map(|(v, name)| Metric {
+                name: format!("wrmse_{name}"),
+                value: (0..STEPS).map(|lead| rmse(lead, v)).sum::<f64>() / STEPS as f64,
             })
-            .collect())
+            .collect();
+        // Per lead (0-based), the report's RMSE-by-lead curves.
+        for (v, name) in VARS.iter().enumerate() {
+            out.extend((0..STEPS).map(|lead| Metric {
+                name: format!("wrmse_{name}/lead_{lead}"),
+                value: rmse(lead, v),
+            }));
+        }
+        Ok(out)
     }
+}
+
+/// `wrmse_<var>` (mean over leads), then `wrmse_<var>/lead_<k>` per variable.
+fn metric_names() -> Vec<String> {
+    let mut names: Vec<String> = VARS.iter().map(|v| format!("wrmse_{v}")).collect();
+    for v in VARS {
+        names.extend((0..STEPS).map(|lead| format!("wrmse_{v}/lead_{lead}")));
+    }
+    names
 }
 
 scivid_sdk::export_task!(WeatherBench2);
