@@ -1,5 +1,5 @@
-//! Shared helpers: building Wasm test plugins once, running the CLI, and
-//! small quick run specs.
+//! Shared helpers: building Wasm test plugins once, running the CLI, small
+//! quick run specs, and screenshots of a page in headless Chromium.
 
 use scivid::pipeline::{HeadSpec, PluginRef, RunSpec};
 use std::path::{Path, PathBuf};
@@ -132,4 +132,78 @@ pub fn results_json(dir: &Path) -> serde_json::Value {
     let path = dir.join("results.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The pixels of a page as Debian's headless Chromium draws it.
+pub struct Screenshot {
+    /// RGB(A) samples per pixel.
+    pixels: Vec<Vec<u8>>,
+}
+
+impl Screenshot {
+    /// Render `page` in a window `width` x `height`; fails the test if
+    /// Chromium is missing, draws nothing, or logs a console message.
+    pub fn of(page: &Path, width: u32, height: u32) -> Screenshot {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: install Debian's `chromium` package (.ci/run does)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let shot = dir.path().join("shot.png");
+        let o = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--window-size={width},{height}"))
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("profile").display()
+            ))
+            .arg(format!("--screenshot={}", shot.display()))
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr);
+        assert!(shot.exists(), "no screenshot; chromium said:\n{log}");
+        assert!(!log.contains("CONSOLE"), "console messages:\n{log}");
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let channels = info.color_type.samples();
+        let pixels = buf[..info.buffer_size()]
+            .chunks(channels)
+            .map(|p| p.to_vec())
+            .collect();
+        Screenshot { pixels }
+    }
+
+    /// Pixels of exactly this colour.
+    pub fn count(&self, rgb: [u8; 3]) -> usize {
+        self.count_where(|p| p == rgb)
+    }
+
+    /// Pixels whose RGB satisfies `pred`.
+    pub fn count_where(&self, pred: impl Fn([u8; 3]) -> bool) -> usize {
+        self.pixels
+            .iter()
+            .filter(|p| pred([p[0], p[1], p[2]]))
+            .count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.pixels.len()
+    }
 }

@@ -1,10 +1,7 @@
 //! `scivid report`: a self-contained HTML page, rendered by a real browser
 //! (Debian's headless Chromium) to check that the plots are drawn.
 
-use crate::common::{quick_spec, scivid};
-use std::process::Command;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use crate::common::{Screenshot, quick_spec, scivid};
 
 #[test]
 fn report_renders_in_headless_chromium_with_its_plots_drawn() {
@@ -35,51 +32,10 @@ fn report_renders_in_headless_chromium_with_its_plots_drawn() {
     assert_eq!(html.matches("<figure class=\"eval\">").count(), 1);
     assert!(html.contains("on the minival set (<b>val</b>)"));
 
-    assert!(
-        std::path::Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's `chromium` package (.ci/run does)"
-    );
-    let shot = dir.path().join("shot.png");
-    let o = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=1100,1400",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.path().join("profile").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", out.join("report.html").display()))
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&o.stderr);
-    assert!(shot.exists(), "no screenshot; chromium said:\n{log}");
-    assert!(!log.contains("CONSOLE"), "console messages:\n{log}");
-
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
-    let count = |rgb: [u8; 3]| {
-        pixels
-            .iter()
-            .filter(|p| p[0] == rgb[0] && p[1] == rgb[1] && p[2] == rgb[2])
-            .count()
-    };
+    let shot = Screenshot::of(&out.join("report.html"), 1100, 1400);
+    let count = |rgb| shot.count(rgb);
     let white = count([255, 255, 255]);
-    assert!(white < pixels.len() * 97 / 100, "the page is blank");
+    assert!(white < shot.total() * 97 / 100, "the page is blank");
     // Bars: the control in grey and the first head in the first palette colour.
     assert!(count([0x7f, 0x7f, 0x7f]) > 2000, "no control bars drawn");
     assert!(count([0x1f, 0x77, 0xb4]) > 2000, "no readout bars drawn");

@@ -3,7 +3,7 @@
 //! scikit-learn, WeatherBench 2's latitude weights, STIR's metric), the
 //! synthetic stand-ins checked and run end to end, and bad input named.
 
-use crate::common::repo_root;
+use crate::common::{Screenshot, repo_root};
 use scivid::data::synth::{self, SynthSpec};
 use scivid::pipeline::{self, HeadSpec, PluginRef, RunSpec, SCIVID_TASKS};
 use scivid::runtime::{Budgets, Runtime, TaskPlugin};
@@ -154,6 +154,48 @@ fn stand_ins_pass_data_check_and_run_end_to_end() {
             assert_eq!(heads, ["linear"], "{}", t.task);
         }
     }
+    // Breakdowns (`FAMILY/ITEM` metrics) become the report's per-task plots
+    // and stay out of the tables.
+    let html = scivid::report::html::render(&results);
+    let figures = |kind: &str| html.matches(&format!("class=\"breakdown {kind}\"")).count();
+    // Typhoon's RMSE and WB2's three variables by lead; per-class AP of the
+    // two behaviour tasks and STIR's accuracy per threshold; CalMS21's confusion.
+    assert_eq!(figures("lead"), 4, "{html}");
+    assert_eq!(figures("bars"), 3);
+    assert_eq!(figures("confusion"), 1);
+    // Examples of the last split: Typhoon's series (3 clips), a WB2 forecast
+    // as maps, STIR's points drawn on the clip's last frame.
+    let examples = |kind: &str| html.matches(&format!("class=\"example {kind}\"")).count();
+    assert_eq!(
+        (examples("series"), examples("maps"), examples("tracks")),
+        (3, 1, 1)
+    );
+    // Drawn by a real browser, one task per page.
+    let shot = |task: &str| {
+        let mut one = results.clone();
+        one.tasks.retain(|t| t.task == task);
+        let page = dir.path().join(format!("{task}.html"));
+        std::fs::write(&page, scivid::report::html::render(&one)).unwrap();
+        Screenshot::of(&page, 1100, 2600)
+    };
+    let calms21 = shot("calms21");
+    let heatmap = calms21.count_where(|[r, g, b]| b > 120 && b as i32 - r as i32 > 60 && g < 200);
+    assert!(heatmap > 2000, "no confusion heatmap cells: {heatmap} px");
+    let wb2 = shot("weatherbench2");
+    let red = wb2.count_where(|[r, g, b]| r == 255 && g < 180 && b < 180);
+    let blue = wb2.count_where(|[r, g, b]| b == 255 && r < 180 && g < 180);
+    assert!(
+        red > 200 && blue > 200,
+        "maps not drawn: {red} red, {blue} blue px"
+    );
+    let stir = shot("stir");
+    let linear = stir.count([0x1f, 0x77, 0xb4]);
+    assert!(linear > 50, "no predicted points: {linear} px");
+    let markdown = results.markdown();
+    assert!(
+        !markdown.contains("lead_") && !markdown.contains("AP/"),
+        "{markdown}"
+    );
     let summary = results.summary();
     for name in SCIVID_TASKS {
         assert!(summary.contains(&format!("| {name} |")), "{summary}");

@@ -703,6 +703,7 @@ fn failed_task(c: &LoadedComponent, error: String) -> TaskResult {
         control: BTreeMap::new(),
         control_ci: BTreeMap::new(),
         heads: vec![],
+        examples: None,
     }
 }
 
@@ -866,9 +867,20 @@ fn run_task(
     let mut trained = trained;
     let mut control_ci = BTreeMap::new();
     let metric = info.primary_metric.clone();
+    let target_shape: Vec<usize> = info.target_shape.iter().map(|&d| d as usize).collect();
+    let view = crate::report::examples::view_for(info.kind, &target_shape);
+    let last_split = split_data.last().map(|s| s.0.clone());
+    // The last split's example rows: ("control" or head, its predictions).
+    let mut shown: Vec<(String, DynTensor)> = vec![];
+    let mut example_rows = vec![];
     for (split, clips, feats, targets) in split_data.iter().skip(1) {
         let groups: Vec<String> = clips.iter().map(|c| c.group.clone()).collect();
         let preds = task.control(train_targets, clips)?;
+        let showing = view.is_some() && last_split.as_ref() == Some(split);
+        if let Some(v) = view.as_ref().filter(|_| showing) {
+            example_rows = crate::report::examples::rows_for(v, clips.len());
+            shown.push(("control".into(), preds.select_rows(&example_rows)));
+        }
         control.insert(
             split.clone(),
             to_scores(task.evaluate(split, [(&preds, targets)])?),
@@ -900,6 +912,9 @@ fn run_task(
                     Ok(m) => {
                         result.scores.insert(split.clone(), to_scores(m));
                         let all = DynTensor::cat_rows(&preds);
+                        if showing {
+                            shown.push((result.head.clone(), all.select_rows(&example_rows)));
+                        }
                         let ci = bootstrap::interval(
                             &mut task,
                             split,
@@ -926,6 +941,21 @@ fn run_task(
             }
         }
     }
+    let examples = match (view, split_data.last()) {
+        (Some(view), Some((split, clips, _, targets))) if !example_rows.is_empty() => {
+            Some(examples(
+                view,
+                split,
+                clips,
+                targets,
+                &example_rows,
+                &shown,
+                &data,
+                &input,
+            ))
+        }
+        _ => None,
+    };
     checkpoints.clear();
     if spec.progress {
         eprintln!(
@@ -963,7 +993,43 @@ fn run_task(
         control,
         control_ci,
         heads: head_results,
+        examples,
     })
+}
+
+/// The report's examples of the last split; for tracks, with the first
+/// example clip's last frame (decoded again: features were all we kept).
+#[allow(clippy::too_many_arguments)]
+fn examples(
+    mut view: crate::report::examples::View,
+    split: &str,
+    clips: &[ClipSpec],
+    targets: &DynTensor,
+    rows: &[usize],
+    shown: &[(String, DynTensor)],
+    data: &Path,
+    input: &crate::runtime::bindings::InputSpec,
+) -> crate::report::examples::Examples {
+    use crate::report::examples::{Examples, View, frame_png};
+    if let View::Tracks { frame_png: png, .. } = &mut view {
+        let clip = &clips[rows[0]];
+        let (t, h, w) = (
+            input.frames as usize,
+            input.height as usize,
+            input.width as usize,
+        );
+        *png = crate::data::clips::decode(data, clip, input)
+            .and_then(|frames| frame_png(&frames[(t - 1) * h * w * 3..], h, w))
+            .map_err(|e| {
+                eprintln!(
+                    "warning: no frame for the report's example `{}`: {e:#}",
+                    clip.id
+                )
+            })
+            .ok();
+    }
+    let ids = rows.iter().map(|&r| clips[r].id.clone()).collect();
+    Examples::new(view, split, ids, &targets.select_rows(rows), shown)
 }
 
 /// Split the first axis into chunks of `size` rows.

@@ -1,18 +1,18 @@
 //! `scivid report`: one self-contained HTML file (inline SVG, no scripts, no
 //! network) with the run's provenance, and per task the scores of every
 //! readout against the control with their 95% intervals, the training
-//! curves, and the full table.
+//! curves, the task's breakdowns (see `breakdown`), and the table.
 
 use super::{RunResults, TaskResult};
 use std::fmt::Write;
 
-const PALETTE: [&str; 8] = [
+pub(super) const PALETTE: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
 ];
 /// The control is always drawn in grey.
 pub const CONTROL_COLOR: &str = "#7f7f7f";
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -27,7 +27,7 @@ pub fn render(r: &RunResults) -> String {
          table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}\
          th:first-child,td:first-child,td:nth-child(2){text-align:left}.plots{display:flex;flex-wrap:wrap;gap:2em}\
          figure{margin:0}figcaption{font-size:.9em;color:#555}pre{background:#f6f6f6;padding:1em;overflow:auto}\
-         .failed{color:#b00}",
+         .failed{color:#b00}table.maps td,table.maps th{border:0;padding:2px}",
     );
     h.push_str("</style></head><body>");
     let _ = write!(h, "<h1>scivid report</h1><p>{}</p>", esc(r.header().trim()));
@@ -74,6 +74,25 @@ pub fn render(r: &RunResults) -> String {
             );
         }
         h.push_str("</div>");
+        if let Some(last) = t.splits.last() {
+            let figures = super::breakdown::figures(t, last);
+            if !figures.is_empty() {
+                let _ = write!(
+                    h,
+                    "<h3>Breakdowns on {}</h3><div class=\"plots\">{figures}</div>",
+                    esc(last)
+                );
+            }
+        }
+        if let Some(e) = &t.examples {
+            let heads: Vec<String> = t.heads.iter().map(|hd| hd.head.clone()).collect();
+            let _ = write!(
+                h,
+                "<h3>Examples from {}</h3><div class=\"plots\">{}</div>",
+                esc(&e.split),
+                super::examples::figures(e, &heads)
+            );
+        }
         h.push_str(&table(t));
         for hd in t.heads.iter().filter(|hd| hd.error.is_some()) {
             let _ = write!(
@@ -168,20 +187,41 @@ fn score_bars(t: &TaskResult, split: &str) -> String {
     s
 }
 
-/// One line per head of `series(head)`: (step, value), from 0 (or the
-/// lowest value, if negative) to the highest.
+/// One line per head of `series(head)`: (step, value).
 fn curves(t: &TaskResult, series: impl Fn(&super::HeadResult) -> &Vec<(u32, f64)>) -> String {
-    let (w, hgt, left, bottom, top) = (420.0, 260.0, 50.0, 30.0, 12.0);
-    let points: Vec<&(u32, f64)> = t
+    let lines: Vec<Line> = t
         .heads
         .iter()
-        .flat_map(|h| series(h).iter())
+        .enumerate()
+        .map(|(i, hd)| Line {
+            name: hd.head.clone(),
+            color: PALETTE[i % PALETTE.len()],
+            points: series(hd).iter().map(|&(x, y)| (x as f64, y)).collect(),
+        })
+        .collect();
+    line_chart(&lines, "step")
+}
+
+/// One line of a chart: its name, colour and (x, y) points.
+pub(super) struct Line<'a> {
+    pub name: String,
+    pub color: &'a str,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Lines of (x, y) points, named and coloured, on axes from x = 0 and y = 0
+/// (or the lowest value, if negative) to the highest; non-finite values skipped.
+pub(super) fn line_chart(lines: &[Line], x_label: &str) -> String {
+    let (w, hgt, left, bottom, top) = (420.0, 260.0, 56.0, 30.0, 12.0);
+    let points: Vec<&(f64, f64)> = lines
+        .iter()
+        .flat_map(|l| l.points.iter())
         .filter(|p| p.1.is_finite())
         .collect();
-    let max_step = points.iter().map(|p| p.0).max().unwrap_or(1).max(1) as f64;
-    let min_loss = points.iter().map(|p| p.1).fold(0.0f64, f64::min);
-    let max_loss =
-        (points.iter().map(|p| p.1).fold(0.0f64, f64::max) - min_loss).max(1e-9) * 1.05 + min_loss;
+    let max_x = points.iter().map(|p| p.0).fold(0.0f64, f64::max).max(1.0);
+    let min_y = points.iter().map(|p| p.1).fold(0.0f64, f64::min);
+    let max_y =
+        (points.iter().map(|p| p.1).fold(0.0f64, f64::max) - min_y).max(1e-12) * 1.05 + min_y;
     let (pw, ph) = (w - left - 10.0, hgt - bottom - top);
     let mut s = format!("<svg width=\"{w}\" height=\"{hgt}\" role=\"img\">");
     let _ = write!(
@@ -190,42 +230,51 @@ fn curves(t: &TaskResult, series: impl Fn(&super::HeadResult) -> &Vec<(u32, f64)
     );
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max_loss:.2}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{min_loss:.2}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">step {max_step}</text>",
+        "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{x_label} {max_x}</text>",
         left - 4.0,
         top + 10.0,
+        super::breakdown::tick(max_y),
         left - 4.0,
         top + ph,
+        super::breakdown::tick(min_y),
         w - 10.0,
         hgt - 8.0
     );
-    for (i, hd) in t.heads.iter().enumerate() {
-        let pts: Vec<String> = series(hd)
+    for (
+        i,
+        Line {
+            name,
+            color,
+            points,
+        },
+    ) in lines.iter().enumerate()
+    {
+        let pts: Vec<String> = points
             .iter()
             .filter(|p| p.1.is_finite())
-            .map(|(st, l)| {
+            .map(|(x, y)| {
                 format!(
                     "{:.1},{:.1}",
-                    left + pw * *st as f64 / max_step,
-                    top + ph * (1.0 - (l - min_loss) / (max_loss - min_loss))
+                    left + pw * x / max_x,
+                    top + ph * (1.0 - (y - min_y) / (max_y - min_y))
                 )
             })
             .collect();
         if pts.is_empty() {
             continue;
         }
-        let color = PALETTE[i % PALETTE.len()];
         let _ = write!(
             s,
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"><title>{}</title></polyline>",
             pts.join(" "),
-            esc(&hd.head)
+            esc(name)
         );
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\" fill=\"{color}\">{}</text>",
             left + pw - 8.0,
             top + 16.0 + 14.0 * i as f64,
-            esc(&hd.head)
+            esc(name)
         );
     }
     s.push_str("</svg>");
@@ -233,18 +282,7 @@ fn curves(t: &TaskResult, series: impl Fn(&super::HeadResult) -> &Vec<(u32, f64)
 }
 
 fn table(t: &TaskResult) -> String {
-    let mut metrics: Vec<&String> = vec![&t.primary_metric];
-    for sc in t
-        .control
-        .values()
-        .chain(t.heads.iter().flat_map(|h| h.scores.values()))
-    {
-        for k in sc.keys() {
-            if !metrics.contains(&k) {
-                metrics.push(k);
-            }
-        }
-    }
+    let metrics = super::table_metrics(t);
     let mut s = String::from("<table><tr><th>split</th><th>readout</th>");
     for m in &metrics {
         let _ = write!(s, "<th>{}</th>", esc(m));
@@ -263,8 +301,8 @@ fn table(t: &TaskResult) -> String {
             let _ = write!(s, "<tr><td>{}</td><td>{}</td>", esc(split), esc(&name));
             for m in &metrics {
                 let cell = super::score_cell(
-                    sc.and_then(|sc| sc.get(*m)).copied(),
-                    ci.filter(|_| *m == &t.primary_metric),
+                    sc.and_then(|sc| sc.get(m)).copied(),
+                    ci.filter(|_| *m == t.primary_metric),
                 );
                 let _ = write!(s, "<td>{cell}</td>");
             }

@@ -3,6 +3,8 @@
 //! temporary name then renamed, so a crash never loses a finished task and
 //! never leaves a half-written file that looks complete.
 
+pub mod breakdown;
+pub mod examples;
 pub mod html;
 pub mod table;
 
@@ -32,6 +34,24 @@ fn value(v: f64, digits: usize) -> String {
     } else {
         format!("{v:.digits$}")
     }
+}
+
+/// A task's columns in tables: the primary metric, then the task's other
+/// metrics in its declared order, then any others it reported; breakdowns
+/// (`FAMILY/ITEM`) are left to the report's plots and to results.csv.
+pub(crate) fn table_metrics(t: &TaskResult) -> Vec<String> {
+    let mut metrics: Vec<String> = vec![t.primary_metric.clone()];
+    let reported = t
+        .control
+        .values()
+        .chain(t.heads.iter().flat_map(|h| h.scores.values()))
+        .flat_map(|s| s.keys());
+    for m in t.metrics.iter().chain(reported) {
+        if !metrics.contains(m) && !breakdown::is_breakdown(m) {
+            metrics.push(m.clone());
+        }
+    }
+    metrics
 }
 
 /// One row of a table: readout name, its scores and its interval.
@@ -99,6 +119,9 @@ pub struct TaskResult {
     #[serde(default)]
     pub control_ci: BTreeMap<String, [f64; 2]>,
     pub heads: Vec<HeadResult>,
+    /// A few clips of the last split: target and predictions (added in 0.2.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples: Option<examples::Examples>,
 }
 
 /// A clip left out of a task because it could not be read or decoded.
@@ -260,23 +283,7 @@ impl RunResults {
                     list.join(", ")
                 ));
             }
-            let mut metrics: Vec<String> = vec![t.primary_metric.clone()];
-            for m in &t.metrics {
-                if !metrics.contains(m) {
-                    metrics.push(m.clone());
-                }
-            }
-            for s in t
-                .control
-                .values()
-                .chain(t.heads.iter().flat_map(|h| h.scores.values()))
-            {
-                for k in s.keys() {
-                    if !metrics.contains(k) {
-                        metrics.push(k.clone());
-                    }
-                }
-            }
+            let metrics = table_metrics(t);
             let names: Vec<String> = metrics
                 .iter()
                 .map(|m| {
