@@ -368,6 +368,10 @@ pub enum PluginsCommand {
         /// `queries=34,2` (random values in [0, 1]); repeatable.
         #[arg(long = "extra")]
         extras: Vec<String>,
+        /// For a readout: its configuration, e.g. `dims=16,intermediate=16`
+        /// (the readout's defaults otherwise).
+        #[arg(long, value_delimiter = ',')]
+        config: Vec<String>,
     },
     /// `check`, then a task's behaviour on its data: every split indexed,
     /// clips decoded, loss finite, metrics of perfect predictions at least
@@ -625,9 +629,10 @@ next:
             file,
             output,
             extras,
+            config,
         })) => {
             let rt = Runtime::new(Runtime::default_cache_dir())?;
-            let probe = crate::authoring::checks::ReadoutProbe::parse(&output, &extras)?;
+            let probe = crate::authoring::checks::ReadoutProbe::parse(&output, &extras, &config)?;
             let report = crate::authoring::checks::check(&rt, &PluginRef::parse(&file), &probe)?;
             print!("{}", report.table());
             Ok(if report.passed() { 0 } else { 1 })

@@ -197,14 +197,25 @@ fn plugins_check_and_test_catch_broken_plugins() {
         out.status.success() && text.contains("[B, 16, 34, 4]"),
         "{text}"
     );
-    // The DPT decoder is built for a forecasting grid [leads, channels, lat, lon].
+    // The DPT decoder is built for a forecasting grid [leads, channels, lat,
+    // lon]; a small configuration (the default has 179M parameters).
     let out = scivid(
         dir.path(),
-        &["plugins", "check", "dpt", "--output", "2,3,5,9"],
+        &[
+            "plugins",
+            "check",
+            "dpt",
+            "--output",
+            "2,3,5,9",
+            "--config",
+            "dims=16,intermediate=8",
+        ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("[B, 2, 3, 5, 9]"),
+        out.status.success()
+            && text.contains("[B, 2, 3, 5, 9]")
+            && text.contains("dims=16, intermediate=8"),
         "{text}"
     );
     let out = scivid(dir.path(), &["plugins", "test", "motion"]);

@@ -71,6 +71,8 @@ impl Report {
 pub struct ReadoutProbe {
     pub output: Vec<u32>,
     pub extras: Vec<(String, Vec<usize>)>,
+    /// The readout's configuration (its defaults where not given).
+    pub config: Vec<(String, String)>,
 }
 
 impl Default for ReadoutProbe {
@@ -78,14 +80,23 @@ impl Default for ReadoutProbe {
         ReadoutProbe {
             output: vec![3],
             extras: vec![],
+            config: vec![],
         }
     }
 }
 
 impl ReadoutProbe {
-    /// `--output 16,34,4` and `--extra NAME=34,2` as typed.
-    pub fn parse(output: &[u32], extras: &[String]) -> Result<Self> {
+    /// `--output 16,34,4`, `--extra NAME=34,2` and `--config KEY=VALUE` as typed.
+    pub fn parse(output: &[u32], extras: &[String], config: &[String]) -> Result<Self> {
         let mut probe = ReadoutProbe::default();
+        for kv in config {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--config `{kv}`: expected KEY=VALUE"))?;
+            probe
+                .config
+                .push((k.trim().to_string(), v.trim().to_string()));
+        }
         if !output.is_empty() {
             probe.output = output.to_vec();
         }
@@ -309,7 +320,7 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, probe: &ReadoutProbe, report
         let mut r = rt
             .instantiate_readout(c, seed, &Budgets::default())
             .map_err(|e| format!("{e:#}"))?;
-        r.init(&[], PROBE, &probe.output)
+        r.init(&probe.config, PROBE, &probe.output)
             .map_err(|e| e.to_string())?;
         Ok(r)
     };
@@ -339,18 +350,26 @@ fn check_readout(rt: &Runtime, c: &LoadedComponent, probe: &ReadoutProbe, report
         )),
     );
     report.add("grants", Ok("none (readouts get no files)".into()));
-    let init = readout.init(&[], PROBE, &probe.output).map_err(|e| {
-        format!(
-            "{e} (built for target shape {:?}; --output and --extra give a task's shapes)",
-            probe.output
-        )
-    });
+    let init = readout
+        .init(&probe.config, PROBE, &probe.output)
+        .map_err(|e| {
+            format!(
+                "{e} (built for target shape {:?}; --output and --extra give a task's shapes)",
+                probe.output
+            )
+        });
     if !report.add(
         "init",
         init.map(|_| {
             let total: usize = readout.params().iter().map(|p| p.value.numel()).sum();
+            let config = if probe.config.is_empty() {
+                "defaults".to_string()
+            } else {
+                let kv: Vec<String> = probe.config.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                kv.join(", ")
+            };
             format!(
-                "{} parameters ({total} values) for features [B, {}, {}, {}] -> [B, {}]",
+                "{} parameters ({total} values) with {config}, for features [B, {}, {}, {}] -> [B, {}]",
                 readout.params().len(),
                 PROBE.time,
                 PROBE.tokens,
