@@ -3,9 +3,12 @@
 //! run side by side in the same session, as a ratio. Reports clips/s (the
 //! median repetition), achieved GFLOP/s from the analytic FLOP count, and
 //! the process's peak resident memory. `scivid bench readout` is in
-//! [`readout`], `scivid bench all` (every figure, with the peers) in [`all`].
+//! [`readout`], `scivid bench extract` (the extraction pipeline against the
+//! forward pass) in [`extract`], `scivid bench all` (every figure, with the
+//! peers) in [`all`].
 
 pub mod all;
+pub mod extract;
 pub mod readout;
 
 use crate::backbone::{self, BackboneSpec};

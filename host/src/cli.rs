@@ -299,6 +299,15 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The extraction pipeline (PNG frames read, decoded, resized, run
+    /// through the backbone, cached) against the forward pass alone.
+    Extract {
+        #[command(flatten)]
+        what: crate::bench::extract::ExtractBench,
+        /// Append the result as one JSON line to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// One training step of a readout as a Wasm plugin and as its native
     /// twin, on the same features and weights: steps/s and their ratio.
     Readout {
@@ -453,6 +462,27 @@ next:
             print!("{}", crate::bench::all::table(&figures));
             if let Some(path) = json {
                 append_json_line(&path, &figures)?;
+            }
+            Ok(0)
+        }
+        Some(Command::Bench(BenchCommand::Extract { what, json })) => {
+            let r = crate::bench::extract::extract(&what)?;
+            println!(
+                "| model | clips | forward clips/s | decode clips/s | pipeline clips/s | pipeline / forward | peak RSS |"
+            );
+            println!("|---|---:|---:|---:|---:|---:|---:|");
+            println!(
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} MiB |",
+                r.model,
+                r.clips,
+                r.forward_clips_per_s,
+                r.decode_clips_per_s,
+                r.pipeline_clips_per_s,
+                r.pipeline_over_forward,
+                r.peak_rss_mib
+            );
+            if let Some(path) = json {
+                append_json_line(&path, &r)?;
             }
             Ok(0)
         }

@@ -437,6 +437,26 @@ fn cli_lists_backbones_inspects_a_checkpoint_and_runs_a_tiny_model() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("| videomae-tiny | 1 | 4x32x32 |"), "{out}");
+    // The extraction pipeline's bench: PNG clips written, decoded, run and cached.
+    let (code, out, err) = crate::common::scivid(
+        &[
+            "bench",
+            "extract",
+            "--model",
+            "videomae-tiny",
+            "--clips",
+            "18",
+            "--frames",
+            "2",
+            "--size",
+            "32",
+            "--stored",
+            "40",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("| videomae-tiny | 18 |"), "{out}");
     // A real size needs its checkpoint; the message says how to give it.
     let (code, _, err) = crate::common::scivid(&["run", "--backbone", "videomae-b"], dir.path());
     assert_eq!(code, 1);

@@ -89,6 +89,25 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
             });
         }
     }
+    eprintln!("bench: extraction pipeline (videomae-s, 32 PNG clips)");
+    let r = super::extract::extract(&super::extract::ExtractBench {
+        model: "videomae-s".into(),
+        clips: 32,
+        frames: 16,
+        size: 224,
+        stored: 256,
+        reps: 1,
+    })?;
+    figures.push(Figure {
+        what: format!(
+            "extraction pipeline over the forward pass alone (videomae-s, 32 PNG clips; decoding alone {:.2} clips/s)",
+            r.decode_clips_per_s
+        ),
+        unit: "ratio",
+        scivid: r.pipeline_over_forward,
+        peer: None,
+        target: Some(">= 0.9"),
+    });
     eprintln!("bench: attention readout training step (brief)");
     let r = readout(&ReadoutBench {
         head: "attention".into(),

@@ -1,6 +1,8 @@
 //! Frozen-feature extraction: for each clip, the feature cache first; the
 //! clips it lacks are decoded and run through the backbone in batches, and
-//! their features cached. Gathers features [N, T, N_tok, D] for the readouts.
+//! their features cached. Reading and decoding run on their own thread one
+//! batch ahead of the backbone. Gathers features [N, T, N_tok, D] for the
+//! readouts.
 
 use crate::backbone::Backbone;
 use crate::cache::{FeatureCache, Lookup};
@@ -47,6 +49,84 @@ fn skip_or_fail(
     Ok(())
 }
 
+/// One batch made ready for the backbone.
+struct Batch {
+    clips: usize,
+    /// (clip index, features) found in the cache.
+    hits: Vec<(usize, Vec<f32>)>,
+    /// (clip index, cache key) of the clips to compute, in `frames` order.
+    missing: Vec<(usize, Option<String>)>,
+    /// Their decoded frames, [missing, T, H, W, 3] flat.
+    frames: Vec<f32>,
+    /// Clips skipped as unreadable: (index, why).
+    skipped: Vec<(usize, String)>,
+}
+
+/// Makes batches ready for the backbone: where clips live, how their
+/// features are keyed.
+struct ClipReader<'a> {
+    cache: Option<&'a FeatureCache>,
+    describe: &'a serde_json::Value,
+    input_key: &'a str,
+    per_clip: usize,
+    root: &'a Path,
+    input: &'a InputSpec,
+    bar: &'a ProgressBar,
+}
+
+impl ClipReader<'_> {
+    /// Read each clip of `batch` (clip `first` onwards) once: hash it for
+    /// the cache key and, on a miss, decode it from the same bytes.
+    fn prepare(&self, first: usize, batch: &[ClipSpec], skip_left: &mut usize) -> Result<Batch> {
+        let mut b = Batch {
+            clips: batch.len(),
+            hits: vec![],
+            missing: vec![],
+            frames: vec![],
+            skipped: vec![],
+        };
+        for (j, clip) in batch.iter().enumerate() {
+            let i = first + j;
+            let read = clips::read(self.root, clip, self.input);
+            let bytes = match read {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    skip_or_fail(skip_left, &mut b.skipped, i, clip, e)?;
+                    continue;
+                }
+            };
+            let mut key = None;
+            if let Some(cache) = self.cache {
+                let k = FeatureCache::key(
+                    self.describe,
+                    self.input_key,
+                    &clip.frame_indices,
+                    &bytes.digest(clip),
+                );
+                match cache.get(&k, self.per_clip) {
+                    Lookup::Hit(v) => {
+                        b.hits.push((i, v));
+                        continue;
+                    }
+                    Lookup::Corrupt(why) => self.bar.suspend(|| {
+                        eprintln!("warning: corrupt feature cache entry recomputed: {why}")
+                    }),
+                    Lookup::Miss => {}
+                }
+                key = Some(k);
+            }
+            match bytes.decode(clip, self.input) {
+                Ok(frames) => {
+                    b.frames.extend(frames);
+                    b.missing.push((i, key));
+                }
+                Err(e) => skip_or_fail(skip_left, &mut b.skipped, i, clip, e)?,
+            }
+        }
+        Ok(b)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn extract(
     backbone: &dyn Backbone,
@@ -88,85 +168,70 @@ pub fn extract(
     let (mut computed, mut cached) = (0, 0);
     let mut writable = true;
     let mut skipped = vec![];
-    for (b, batch) in clips.chunks(BATCH).enumerate() {
-        // Each clip file is read once: hashed for the cache key and, on a
-        // miss, decoded from the same bytes.
-        let mut missing = vec![];
-        for (j, clip) in batch.iter().enumerate() {
-            let i = b * BATCH + j;
-            let bytes = match clips::read(root, clip, input) {
-                Ok(b) => b,
-                Err(e) => {
-                    skip_or_fail(skip_left, &mut skipped, i, clip, e)?;
-                    continue;
+    let reader = ClipReader {
+        cache,
+        describe: &describe,
+        input_key: &input_key,
+        per_clip,
+        root,
+        input,
+        bar: &bar,
+    };
+    // Reading, hashing and decoding run one batch ahead on their own thread,
+    // so the backbone never waits for files (a rendezvous channel: at most
+    // one decoded batch waits while another is in the backbone).
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Batch>>(0);
+        let reader = &reader;
+        let skip_left = &mut *skip_left;
+        scope.spawn(move || {
+            for (b, batch) in clips.chunks(BATCH).enumerate() {
+                let prepared = reader.prepare(b * BATCH, batch, skip_left);
+                let failed = prepared.is_err();
+                if send.send(prepared).is_err() || failed {
+                    return;
                 }
-            };
-            let mut key = None;
-            if let Some(cache) = cache {
-                let k = FeatureCache::key(
-                    &describe,
-                    &input_key,
-                    &clip.frame_indices,
-                    &bytes.digest(clip),
-                );
-                match cache.get(&k, per_clip) {
-                    Lookup::Hit(v) => {
-                        out[i] = Some(v);
-                        cached += 1;
-                        continue;
-                    }
-                    Lookup::Corrupt(why) => {
+            }
+        });
+        for batch in batches {
+            let batch = batch?;
+            skipped.extend(batch.skipped);
+            cached += batch.hits.len();
+            for (i, v) in batch.hits {
+                out[i] = Some(v);
+            }
+            if !batch.missing.is_empty() {
+                let n = batch.missing.len();
+                let video =
+                    Tensor::<5>::from_data(TensorData::new(batch.frames, [n, t, h, w, 3]), &device);
+                let values = backbone
+                    .forward(video)?
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                for (k, (i, key)) in batch.missing.into_iter().enumerate() {
+                    let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
+                    if let (Some(c), Some(key), true) = (cache, key, writable)
+                        && let Err(e) = c.put(&key, &v)
+                    {
+                        // The cache only saves time: a full or read-only disk
+                        // must not stop the run. Warn once and go on without it.
                         bar.suspend(|| {
-                            eprintln!("warning: corrupt feature cache entry recomputed: {why}")
+                            eprintln!(
+                                "warning: cannot write the feature cache in {} ({e:#}); going on without caching",
+                                c.dir().display()
+                            )
                         });
+                        writable = false;
                     }
-                    Lookup::Miss => {}
+                    out[i] = Some(v);
+                    computed += 1;
                 }
-                key = Some(k);
             }
-            missing.push((i, bytes, key));
+            bar.inc(batch.clips as u64);
         }
-        let mut data = Vec::with_capacity(missing.len() * t * h * w * 3);
-        let mut decoded = vec![];
-        for (i, bytes, key) in missing {
-            match bytes.decode(&clips[i], input) {
-                Ok(frames) => {
-                    data.extend(frames);
-                    decoded.push((i, bytes, key));
-                }
-                Err(e) => skip_or_fail(skip_left, &mut skipped, i, &clips[i], e)?,
-            }
-        }
-        let missing = decoded;
-        if !missing.is_empty() {
-            let video =
-                Tensor::<5>::from_data(TensorData::new(data, [missing.len(), t, h, w, 3]), &device);
-            let feats = backbone.forward(video)?;
-            let values = feats
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            for (k, (i, _, key)) in missing.iter().enumerate() {
-                let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
-                if let (Some(c), Some(key), true) = (cache, key, writable)
-                    && let Err(e) = c.put(key, &v)
-                {
-                    // The cache only saves time: a full or read-only disk
-                    // must not stop the run. Warn once and go on without it.
-                    bar.suspend(|| {
-                        eprintln!(
-                            "warning: cannot write the feature cache in {} ({e:#}); going on without caching",
-                            c.dir().display()
-                        )
-                    });
-                    writable = false;
-                }
-                out[*i] = Some(v);
-                computed += 1;
-            }
-        }
-        bar.inc(batch.len() as u64);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
     if progress {
         eprintln!(
