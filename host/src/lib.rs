@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod data;
 pub mod device;
 pub mod files;
+pub mod fuzzing;
 pub mod pipeline;
 pub mod report;
 pub mod runtime;

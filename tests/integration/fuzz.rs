@@ -154,3 +154,31 @@ fn wasm_version_section_reader_survives_mutations() {
         rt.load_bytes("fuzz.wasm", b).is_ok()
     });
 }
+
+/// The cargo-fuzz targets' seeds and committed corpora (`tests/fuzz`),
+/// replayed through the same entry points (`scivid::fuzzing`): every input
+/// that fuzzing kept, including any that once found a bug, still passes.
+#[test]
+fn fuzz_corpora_replay_cleanly() {
+    let fuzz = repo_root().join("tests/fuzz");
+    for (name, target) in scivid::fuzzing::TARGETS {
+        assert!(
+            fuzz.join(format!("fuzz_targets/{name}.rs")).exists(),
+            "`{name}` has no cargo-fuzz target"
+        );
+        let mut inputs = 0;
+        for dir in ["seeds", "corpus"] {
+            let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(name)) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                let outcome = std::panic::catch_unwind(|| target(&bytes));
+                assert!(outcome.is_ok(), "{name}: {} panics", path.display());
+                inputs += 1;
+            }
+        }
+        assert!(inputs > 0, "{name}: no seeds or corpus");
+    }
+}

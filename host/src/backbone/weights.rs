@@ -36,19 +36,25 @@ impl Weights {
     pub fn load(path: &Path) -> Result<Weights> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read weights {}", path.display()))?;
-        let source = path.display().to_string();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        Weights::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Read every tensor of a checkpoint's bytes; `source` (a path) names
+    /// it in errors and its extension says the format.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Weights> {
+        let source = source.to_string();
+        let name = source.rsplit('/').next().unwrap_or("");
         let ext = name.rsplit('.').next().unwrap_or("");
         let tensors = match ext {
-            "safetensors" => read_safetensors(&bytes, &source)?,
-            "bin" | "pt" | "pth" | "tar" | "ckpt" => super::pytorch::load(&bytes, &source)?,
-            "npz" => read_npz(&bytes, &source)?,
+            "safetensors" => read_safetensors(bytes, &source)?,
+            "bin" | "pt" | "pth" | "tar" | "ckpt" => super::pytorch::load(bytes, &source)?,
+            "npz" => read_npz(bytes, &source)?,
             _ => bail!(
                 "{source}: unknown checkpoint format (expected .safetensors, a PyTorch .bin/.pt/.pth, or .npz)"
             ),
         };
         let mut w = Weights::from_map(source, tensors);
-        w.sha256 = Some(crate::files::sha256_hex(&bytes));
+        w.sha256 = Some(crate::files::sha256_hex(bytes));
         Ok(w)
     }
 

@@ -162,6 +162,15 @@ pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32
     read(root, clip, input)?.decode(clip, input)
 }
 
+/// One image file's bytes decoded and resized to `h` x `w` RGB (as a clip's
+/// frames are), f32 [h, w, 3]; `what` names the file in errors.
+pub fn decode_frame(bytes: &[u8], what: &str, h: usize, w: usize) -> Result<Vec<f32>> {
+    let frame = decode_image(Path::new(what), bytes)?;
+    let mut out = Vec::with_capacity(h * w * 3);
+    resize_into(&frame, h, w, &mut out);
+    Ok(out)
+}
+
 /// One frame of f32 values, row-major [h, w, c].
 struct Frame {
     h: usize,
