@@ -9,7 +9,7 @@
 //! - anything else: grouped bars, one group per item.
 
 use super::TaskResult;
-use super::html::{CONTROL_COLOR, Line, PALETTE, esc, line_chart};
+use super::html::{CONTROL_COLOR, Line, PALETTE, bar_axis_max, esc, line_chart, y_grid};
 use std::fmt::Write;
 
 /// Whether `metric` is a breakdown (`FAMILY/ITEM`) rather than a headline metric.
@@ -184,7 +184,7 @@ fn bars(t: &TaskResult, split: &str, f: &Family) -> String {
         return String::new();
     }
     let max = all.iter().fold(0.0f64, |a, &b| a.max(b)).max(1e-12);
-    let ymax = if max <= 1.0 { 1.0 } else { max * 1.1 };
+    let ymax = bar_axis_max(max);
     let (left, bottom, top) = (50.0, 44.0, 12.0 + 14.0 * src.len() as f64);
     let group = (src.len() as f64 * 14.0 + 16.0).max(96.0);
     let w = left + 10.0 + group * f.items.len() as f64;
@@ -192,19 +192,7 @@ fn bars(t: &TaskResult, split: &str, f: &Family) -> String {
     let plot_h = hgt - bottom - top;
     let y = |v: f64| top + plot_h * (1.0 - (v / ymax).clamp(0.0, 1.0));
     let mut s = format!("<svg width=\"{w:.0}\" height=\"{hgt:.0}\" role=\"img\">");
-    for k in 0..=4 {
-        let v = ymax * k as f64 / 4.0;
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
-            w - 10.0,
-            y(v),
-            y(v),
-            left - 4.0,
-            y(v) + 4.0,
-            tick(v)
-        );
-    }
+    y_grid(&mut s, ymax, left, w - 10.0, y);
     let bw = (group - 16.0) / src.len() as f64;
     for (g, (item, row)) in f.items.iter().zip(&values).enumerate() {
         let x0 = left + group * g as f64 + 8.0;
@@ -304,15 +292,6 @@ fn legend(s: &mut String, src: &[(String, &str, &super::Scores)], w: f64) {
             12.0 + 14.0 * i as f64,
             esc(name)
         );
-    }
-}
-
-/// An axis label: small values in scientific notation (humidity errors are ~1e-3).
-pub(super) fn tick(v: f64) -> String {
-    if v != 0.0 && v.abs() < 1e-2 {
-        format!("{v:.1e}")
-    } else {
-        format!("{v:.2}")
     }
 }
 

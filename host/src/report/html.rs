@@ -139,23 +139,12 @@ fn score_bars(t: &TaskResult, split: &str) -> String {
         .map(|b| b.2.map(|c| c[1]).unwrap_or(b.1).max(b.1))
         .fold(0.0f64, f64::max)
         .max(1e-9);
-    let ymax = if max <= 1.0 { 1.0 } else { max * 1.1 };
+    let ymax = bar_axis_max(max);
     let plot_h = hgt - bottom - top;
     let y = |v: f64| top + plot_h * (1.0 - (v / ymax).clamp(0.0, 1.0));
     let slot = (w - left - 10.0) / bars.len().max(1) as f64;
     let mut s = format!("<svg width=\"{w}\" height=\"{hgt}\" role=\"img\">");
-    for k in 0..=4 {
-        let v = ymax * k as f64 / 4.0;
-        let _ = write!(
-            s,
-            "<line x1=\"{left}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{v:.2}</text>",
-            w - 10.0,
-            y(v),
-            y(v),
-            left - 4.0,
-            y(v) + 4.0
-        );
-    }
+    y_grid(&mut s, ymax, left, w - 10.0, y);
     for (i, (name, v, ci, color)) in bars.iter().enumerate() {
         let x = left + slot * i as f64 + slot * 0.15;
         let bw = slot * 0.7;
@@ -185,6 +174,38 @@ fn score_bars(t: &TaskResult, split: &str) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// An axis label: small values in scientific notation (humidity errors are ~1e-3).
+fn tick(v: f64) -> String {
+    if v != 0.0 && v.abs() < 1e-2 {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The top of a bar chart's value axis: 1 for scores in [0, 1], else a
+/// tenth above the highest value.
+pub(super) fn bar_axis_max(max: f64) -> f64 {
+    if max <= 1.0 { 1.0 } else { max * 1.1 }
+}
+
+/// Five horizontal grid lines from 0 to `ymax` between x = `left` and
+/// `right`, labelled on the left; `y` maps a value to its height.
+pub(super) fn y_grid(s: &mut String, ymax: f64, left: f64, right: f64, y: impl Fn(f64) -> f64) {
+    for k in 0..=4 {
+        let v = ymax * k as f64 / 4.0;
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{right:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
+            y(v),
+            y(v),
+            left - 4.0,
+            y(v) + 4.0,
+            tick(v)
+        );
+    }
 }
 
 /// One line per head of `series(head)`: (step, value).
@@ -233,10 +254,10 @@ pub(super) fn line_chart(lines: &[Line], x_label: &str) -> String {
         "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{x_label} {max_x}</text>",
         left - 4.0,
         top + 10.0,
-        super::breakdown::tick(max_y),
+        tick(max_y),
         left - 4.0,
         top + ph,
-        super::breakdown::tick(min_y),
+        tick(min_y),
         w - 10.0,
         hgt - 8.0
     );
