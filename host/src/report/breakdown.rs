@@ -229,13 +229,15 @@ fn confusion(t: &TaskResult, split: &str, f: &Family, classes: &[String]) -> Str
     let k = classes.len() as f64;
     let mut html = String::new();
     for (name, color, scores) in sources(t, split) {
-        let (w, hgt) = (label + cell * k + 10.0, 22.0 + label + cell * k);
+        // Column labels are turned 45 degrees: they need ~0.7 of their length.
+        let top = 22.0 + 0.7 * label;
+        let (w, hgt) = (label + cell * k + 10.0, top + cell * k);
         let _ = write!(
             html,
             "<svg width=\"{w:.0}\" height=\"{hgt:.0}\" role=\"img\"><text x=\"0\" y=\"14\" font-size=\"12\" fill=\"{color}\">{}</text>",
             esc(&name)
         );
-        let (x0, y0) = (label, 22.0 + label);
+        let (x0, y0) = (label, top);
         for (j, p) in classes.iter().enumerate() {
             let x = x0 + cell * (j as f64 + 0.5);
             let _ = write!(

@@ -289,6 +289,8 @@ fn maps(
     w: usize,
     leads: &[usize; 2],
 ) -> String {
+    // Shown at least 180 px wide, whole pixels per cell.
+    let zoom = (180 / w.max(1)).max(2);
     let mut html = String::from("<table class=\"maps\"><tr><th></th><th>target</th>");
     for (name, _, color) in sources {
         let _ = write!(html, "<th style=\"color:{color}\">{}</th>", esc(name));
@@ -306,9 +308,9 @@ fn maps(
             let png = diverging_png(&values, h, w, scale).unwrap_or_default();
             let _ = write!(
                 html,
-                "<td><img alt=\"map\" width=\"{}\" height=\"{}\" style=\"image-rendering:pixelated\" src=\"data:image/png;base64,{png}\"></td>",
-                w * 2,
-                h * 2
+                "<td><img alt=\"map\" width=\"{}\" height=\"{}\" style=\"image-rendering:pixelated;border:1px solid #ccc\" src=\"data:image/png;base64,{png}\"></td>",
+                w * zoom,
+                h * zoom
             );
         }
         html.push_str("</tr>");
@@ -347,7 +349,24 @@ fn tracks(
     frame: Option<&str>,
 ) -> String {
     let side = 336.0;
-    let mut s = format!("<svg width=\"{side}\" height=\"{side}\" role=\"img\">");
+    let legend = 16.0 * (sources.len() + 1) as f64;
+    let mut s = format!(
+        "<svg width=\"{side}\" height=\"{}\" role=\"img\">",
+        side + legend
+    );
+    let _ = write!(
+        s,
+        "<text x=\"0\" y=\"{:.0}\" font-size=\"12\">target: white rings</text>",
+        side + 14.0
+    );
+    for (i, (name, _, color)) in sources.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<text x=\"0\" y=\"{:.0}\" font-size=\"12\" fill=\"{color}\">{}</text>",
+            side + 30.0 + 16.0 * i as f64,
+            esc(name)
+        );
+    }
     match frame.filter(|_| k == 0) {
         Some(png) => {
             let _ = write!(
