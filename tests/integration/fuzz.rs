@@ -182,3 +182,18 @@ fn fuzz_corpora_replay_cleanly() {
         assert!(inputs > 0, "{name}: no seeds or corpus");
     }
 }
+
+/// Found by the `frame` fuzzer: a 671-byte JPEG whose header claims
+/// 4608 x 32774 pixels made the host allocate over 2 GB before resizing.
+/// The frame reader now reads the size first and refuses it.
+#[test]
+fn a_frame_claiming_a_huge_size_is_refused_before_decoding() {
+    let path = repo_root().join("tests/fuzz/corpus/frame/oom-huge-jpeg-header");
+    let bytes = std::fs::read(&path).unwrap();
+    let err = scivid::data::clips::decode_frame(&bytes, "huge.jpg", 8, 8).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("huge.jpg") && msg.contains("4608 x 32774") && msg.contains("16 megapixels"),
+        "{msg}"
+    );
+}

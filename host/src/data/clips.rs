@@ -179,13 +179,29 @@ struct Frame {
     data: Vec<f32>,
 }
 
+/// The largest frame decoded, in pixels: a corrupt or hostile header can
+/// claim any size, and a frame becomes f32 before it is resized.
+pub const MAX_FRAME_PIXELS: u64 = 16 << 20;
+
 fn decode_image(path: &Path, bytes: &[u8]) -> Result<Frame> {
-    let img = image::load_from_memory(bytes).with_context(|| {
+    let corrupt = || {
         format!(
             "{}: cannot decode image (truncated or corrupt?)",
             path.display()
         )
-    })?;
+    };
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .with_context(corrupt)?;
+    let (w, h) = reader.into_dimensions().with_context(corrupt)?;
+    if w as u64 * h as u64 > MAX_FRAME_PIXELS {
+        bail!(
+            "{}: the image claims {w} x {h} pixels, more than a frame may have ({} megapixels)",
+            path.display(),
+            MAX_FRAME_PIXELS >> 20
+        );
+    }
+    let img = image::load_from_memory(bytes).with_context(corrupt)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (c, data): (usize, Vec<u8>) = if img.color().has_color() {
         (3, img.into_rgb8().into_raw())
