@@ -19,3 +19,4 @@ mod slurm;
 mod spec_file;
 mod tasks;
 mod third_party;
+mod zarr;
