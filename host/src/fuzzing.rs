@@ -4,7 +4,7 @@
 //! a clear error: never a panic, a hang or an outsized allocation.
 
 use crate::backbone::weights::Weights;
-use crate::data::{clips, npy};
+use crate::data::{clips, npy, zarr};
 use crate::runtime::sdk_version::{read_sdk_version, wasm_kind};
 
 /// A `.npy` clip or array, parsed and converted to f32.
@@ -32,6 +32,52 @@ pub fn plugin_metadata(bytes: &[u8]) {
     let _ = read_sdk_version(bytes);
 }
 
+/// Zarr array metadata, as `.zarray` (v2) or `zarr.json` (v3): the first
+/// byte picks which.
+pub fn zarr_metadata(bytes: &[u8]) {
+    let Some((&which, rest)) = bytes.split_first() else {
+        return;
+    };
+    if let Ok(a) = zarr::Array::from_metadata(rest, which & 1 == 1) {
+        let _ = a.chunk_path(&vec![0; a.shape.len()]);
+        let _ = a.plane_chunks(&vec![0; a.shape.len().saturating_sub(2)]);
+    }
+}
+
+/// The metadata the Zarr chunk target decodes with: one per codec path.
+pub const ZARR_CHUNK_LAYOUTS: &[(&str, bool)] = &[
+    (
+        r#"{"zarr_format":2,"shape":[4,8],"chunks":[4,8],"dtype":"<f4","compressor":{"id":"blosc"},"fill_value":0,"order":"C","filters":null}"#,
+        false,
+    ),
+    (
+        r#"{"zarr_format":2,"shape":[4,8],"chunks":[4,8],"dtype":">i2","compressor":{"id":"zlib"},"fill_value":0,"order":"F","filters":null}"#,
+        false,
+    ),
+    (
+        r#"{"zarr_format":2,"shape":[4,8],"chunks":[4,8],"dtype":"<f8","compressor":{"id":"gzip"},"fill_value":"NaN","order":"C","filters":null}"#,
+        false,
+    ),
+    (
+        r#"{"zarr_format":3,"node_type":"array","shape":[4,8],"data_type":"float32","chunk_grid":{"name":"regular","configuration":{"chunk_shape":[4,8]}},"chunk_key_encoding":{"name":"default"},"fill_value":0,"codecs":[{"name":"bytes","configuration":{"endian":"little"}},{"name":"zstd"}]}"#,
+        true,
+    ),
+    (
+        r#"{"zarr_format":3,"node_type":"array","shape":[4,8],"data_type":"uint16","chunk_grid":{"name":"regular","configuration":{"chunk_shape":[4,8]}},"chunk_key_encoding":{"name":"default"},"fill_value":0,"codecs":[{"name":"bytes"},{"name":"blosc"},{"name":"crc32c"}]}"#,
+        true,
+    ),
+];
+
+/// One Zarr chunk's bytes, decoded with the layout the first byte picks.
+pub fn zarr_chunk(bytes: &[u8]) {
+    let Some((&which, rest)) = bytes.split_first() else {
+        return;
+    };
+    let (meta, v3) = ZARR_CHUNK_LAYOUTS[which as usize % ZARR_CHUNK_LAYOUTS.len()];
+    let a = zarr::Array::from_metadata(meta.as_bytes(), v3).expect("the layouts are valid");
+    let _ = a.decode_chunk(Some(rest));
+}
+
 /// A fuzz target: any bytes in, nothing out.
 pub type Target = fn(&[u8]);
 
@@ -44,4 +90,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("npz", |b| checkpoint(b, "npz")),
     ("frame", frame),
     ("plugin_metadata", plugin_metadata),
+    ("zarr_metadata", zarr_metadata),
+    ("zarr_chunk", zarr_chunk),
 ];

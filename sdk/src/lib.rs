@@ -11,7 +11,7 @@
 //! - A **readout** implements [`Readout`] (declare parameters, forward) and
 //!   calls [`export_readout!`].
 //!
-//! The contract is the WIT package `scivid:plugin@0.2.2` in `sdk/wit`; the
+//! The contract is the WIT package `scivid:plugin@0.2.3` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
 //!
@@ -168,8 +168,8 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
-    ClipSpec, Extra, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
-    ValueMap,
+    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FrameSource, Grant, InputSpec,
+    Metric, Protocol, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
 pub use tensor::{Init, Padding, Tensor};
@@ -238,12 +238,90 @@ pub trait Task {
     type Metrics: Metrics;
     fn info() -> TaskInfo;
     fn splits() -> Vec<String>;
-    /// Clips of `split`, read from [`DATA_DIR`].
-    fn index(split: &str) -> Result<Vec<ClipSpec>>;
+    /// Clips of `split`, read from [`DATA_DIR`]. Implement this or
+    /// [`Task::clips`] (for sources and targets a [`ClipSpec`] cannot carry).
+    fn index(split: &str) -> Result<Vec<ClipSpec>> {
+        let _ = split;
+        bail!("this task implements neither Task::index nor Task::clips")
+    }
+    /// Clips of `split` with every source (e.g. Zarr) and targets the host
+    /// reads ([`ClipTarget::Frames`]). Since SDK 0.2.3; by default the clips
+    /// of [`Task::index`].
+    fn clips(split: &str) -> Result<Vec<Clip>> {
+        Ok(Self::index(split)?.into_iter().map(Clip::from).collect())
+    }
     /// Training loss (a scalar tensor built from host ops so gradients flow).
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor>;
-    /// Predictions of the no-video baseline for `clips`.
-    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor>;
+    /// Predictions of the no-video baseline for `clips`. Implement this or
+    /// [`Task::control_clips`].
+    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+        let _ = (train_targets, clips);
+        bail!("this task implements neither Task::control nor Task::control_clips")
+    }
+    /// The control for clips of [`Task::clips`]. Since SDK 0.2.3; by
+    /// default [`Task::control`], for clips a [`ClipSpec`] can carry.
+    fn control_clips(train_targets: &Tensor, clips: &[Clip]) -> Result<Tensor> {
+        let specs = clips
+            .iter()
+            .cloned()
+            .map(ClipSpec::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Self::control(train_targets, &specs)
+    }
+}
+
+impl From<FrameSource> for ClipSource {
+    fn from(s: FrameSource) -> Self {
+        match s {
+            FrameSource::NpyVideo(p) => ClipSource::NpyVideo(p),
+            FrameSource::NpyArray(a) => ClipSource::NpyArray(a),
+            FrameSource::ImageFiles(f) => ClipSource::ImageFiles(f),
+        }
+    }
+}
+
+impl From<ClipSpec> for Clip {
+    fn from(c: ClipSpec) -> Self {
+        Clip {
+            id: c.id,
+            source: c.source.into(),
+            frame_indices: c.frame_indices,
+            target: ClipTarget::Values(c.target),
+            group: c.group,
+            extras: c.extras,
+        }
+    }
+}
+
+/// A [`Clip`] as the SDK 0.2.0 [`ClipSpec`], if its source and target fit.
+impl TryFrom<Clip> for ClipSpec {
+    type Error = Error;
+    fn try_from(c: Clip) -> Result<Self> {
+        let needs = |what: &str| {
+            Error(format!(
+                "clip `{}` has {what}, which only Task::clips and Task::control_clips carry",
+                c.id
+            ))
+        };
+        let source = match c.source {
+            ClipSource::NpyVideo(p) => FrameSource::NpyVideo(p),
+            ClipSource::NpyArray(a) => FrameSource::NpyArray(a),
+            ClipSource::ImageFiles(f) => FrameSource::ImageFiles(f),
+            ClipSource::Zarr(_) => return Err(needs("a Zarr source")),
+        };
+        let target = match c.target {
+            ClipTarget::Values(v) => v,
+            ClipTarget::Frames(_) => return Err(needs("a target read by the host")),
+        };
+        Ok(ClipSpec {
+            id: c.id,
+            source,
+            frame_indices: c.frame_indices,
+            target,
+            group: c.group,
+            extras: c.extras,
+        })
+    }
 }
 
 /// Chunk-then-reduce metrics: `update` once per batch, then `finish`.
@@ -338,6 +416,7 @@ pub mod __adapters {
     use crate::bindings::readout::exports::scivid::plugin::readout_api as rapi;
     use crate::bindings::shared::scivid::plugin::tensor::Tensor as RawTensor;
     use crate::bindings::task::exports::scivid::plugin::task_api as tapi;
+    use crate::bindings::task::exports::scivid::plugin::task_clips as tclips;
     use std::cell::RefCell;
     use std::marker::PhantomData;
 
@@ -353,14 +432,28 @@ pub mod __adapters {
             T::splits()
         }
         fn index(split: String) -> std::result::Result<Vec<ClipSpec>, String> {
-            T::index(&split).map_err(|e| e.0)
+            let clips = T::clips(&split).map_err(|e| e.0)?;
+            let specs: Result<Vec<ClipSpec>> = clips.into_iter().map(ClipSpec::try_from).collect();
+            specs.map_err(|e| e.0)
         }
         fn loss(p: &RawTensor, t: &RawTensor) -> std::result::Result<RawTensor, String> {
             let (p, t) = (Tensor::borrowed(p), Tensor::borrowed(t));
             T::loss(p, t).map(Tensor::into_raw).map_err(|e| e.0)
         }
         fn control(t: &RawTensor, clips: Vec<ClipSpec>) -> std::result::Result<RawTensor, String> {
-            T::control(Tensor::borrowed(t), &clips)
+            let clips: Vec<Clip> = clips.into_iter().map(Clip::from).collect();
+            T::control_clips(Tensor::borrowed(t), &clips)
+                .map(Tensor::into_raw)
+                .map_err(|e| e.0)
+        }
+    }
+
+    impl<T: Task + 'static> tclips::Guest for TaskAdapter<T> {
+        fn clips(split: String) -> std::result::Result<Vec<Clip>, String> {
+            T::clips(&split).map_err(|e| e.0)
+        }
+        fn control(t: &RawTensor, clips: Vec<Clip>) -> std::result::Result<RawTensor, String> {
+            T::control_clips(Tensor::borrowed(t), &clips)
                 .map(Tensor::into_raw)
                 .map_err(|e| e.0)
         }

@@ -55,6 +55,38 @@ fn plugin_built_against_the_frozen_previous_sdk_still_loads_and_trains() {
     assert!(scivid::runtime::sdk_version::check_compatible(&"0.1.0".parse().unwrap()).is_err());
 }
 
+/// A task built against the frozen 0.2.2 contract exports `task-api` only
+/// (no `task-clips`, added in 0.2.3): it loads, indexes, trains and scores.
+#[test]
+fn task_built_against_the_frozen_0_2_2_sdk_still_indexes_trains_and_scores() {
+    let rt = Runtime::new(None).unwrap();
+    let old = test_plugin("sdk-0-2-2-task");
+    let c = rt.load_file(&old).unwrap();
+    assert_eq!(c.sdk_version.to_string(), "0.2.2");
+    assert_eq!(c.kind, PluginKind::Task);
+    let wit =
+        std::fs::read_to_string(repo_root().join("sdk/wit-snapshots/0.2.2/tensor.wit")).unwrap();
+    assert!(wit.starts_with("package scivid:plugin@0.2.2;") && !wit.contains("task-clips"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = crate::common::quick_spec(dir.path(), &["linear"], 40);
+    spec.tasks = vec![scivid::pipeline::PluginRef::File(old)];
+    spec.bootstrap = 0;
+    let r = scivid::pipeline::run(&spec).unwrap();
+    let t = &r.tasks[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    assert!(t.splits.iter().any(|s| s == "val"), "{:?}", t.splits);
+    let head = &t.heads[0];
+    assert!(head.error.is_none(), "{:?}", head.error);
+    assert_eq!(head.steps, 40);
+    let acc = t.control.values().next().and_then(|s| s.get("accuracy"));
+    assert!(
+        acc.is_some_and(|a| a.is_finite()),
+        "control scored: {:?}",
+        t.control
+    );
+}
+
 #[test]
 fn component_without_a_scivid_world_is_refused() {
     let rt = Runtime::new(None).unwrap();

@@ -6,7 +6,7 @@
 
 use crate::common::repo_root;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use scivid::runtime::bindings::{ClipSpec, FrameSource, InputSpec};
+use scivid::runtime::bindings::{Clip, ClipSource, ClipTarget, InputSpec};
 use std::path::Path;
 
 /// `n` mutated copies of `valid` (deterministic for a seed).
@@ -120,11 +120,11 @@ fn png_frames_survive_mutations() {
     let img = image::RgbImage::from_fn(12, 10, |x, y| image::Rgb([x as u8 * 20, y as u8 * 25, 99]));
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    let clip = ClipSpec {
+    let clip = Clip {
         id: "c".into(),
-        source: FrameSource::ImageFiles(vec!["f.png".into()]),
+        source: ClipSource::ImageFiles(vec!["f.png".into()]),
         frame_indices: vec![0, 0],
-        target: vec![],
+        target: ClipTarget::Values(vec![]),
         group: "g".into(),
         extras: vec![],
     };

@@ -283,7 +283,7 @@ fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir
     let mut t = task(&rt, "stir", Some(&stir));
     let mut known_frames = |split: &str| -> Vec<usize> {
         let clips = t.index(split).unwrap();
-        let target = &clips[0].target;
+        let target = values(&clips[0].target);
         (0..16)
             .filter(|f| (0..34).any(|p| target[(f * 34 + p) * 4 + 3] == 1.0))
             .collect()
@@ -295,7 +295,7 @@ fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir
         .unwrap()
         .iter()
         .map(|c| {
-            c.target
+            values(&c.target)
                 .chunks(4)
                 .filter(|v| v[3] == 1.0 && v[2] == 0.0)
                 .count()
@@ -343,4 +343,12 @@ fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir
     assert!(tracking.error.is_none(), "{:?}", tracking.error);
     assert!(tracking.final_train_loss.unwrap().is_finite());
     assert!(tracking.scores["test"]["accuracy"].is_finite());
+}
+
+/// A target the task gave as values.
+fn values(t: &scivid::runtime::bindings::ClipTarget) -> &[f32] {
+    match t {
+        scivid::runtime::bindings::ClipTarget::Values(v) => v,
+        other => panic!("expected target values, found {other:?}"),
+    }
 }

@@ -4,7 +4,7 @@
 //! passes here behaves the same way in an evaluation.
 
 use crate::pipeline::{PluginRef, check_dataset};
-use crate::runtime::bindings::{ClipSpec, FeatureSpec, Grant, TaskKind};
+use crate::runtime::bindings::{Clip, FeatureSpec, Grant, TaskKind};
 use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin};
 use crate::tensor::{DynTensor, default_device};
 use anyhow::{Context, Result};
@@ -513,7 +513,13 @@ fn test_task(
     };
     let info = info_task.info.clone();
     let mut rng = StdRng::seed_from_u64(1);
-    let train_targets = targets_of(&info_task, &clips[0]);
+    let train_targets = match info_task.targets(&clips[0]) {
+        Ok(t) => t,
+        Err(e) => {
+            report.add("scores", Err(format!("{e:#}")));
+            return;
+        }
+    };
     let rows = train_targets.shape()[0].min(32);
     let batch = train_targets.select_rows(&(0..rows).collect::<Vec<_>>());
     let preds = random(batch.shape(), &mut rng);
@@ -580,19 +586,9 @@ fn test_task(
     );
 }
 
-fn targets_of(task: &TaskPlugin, clips: &[ClipSpec]) -> DynTensor {
-    let mut shape = vec![clips.len()];
-    shape.extend(task.info.target_shape.iter().map(|&d| d as usize));
-    let data = clips
-        .iter()
-        .flat_map(|c| c.target.iter().copied())
-        .collect();
-    DynTensor::from_vec(data, &shape, &default_device()).expect("targets were checked by index")
-}
-
 /// Every split's clips, and per evaluation split (name, metrics of perfect
 /// predictions, metrics of the control), metrics in the task's order.
-type Indexed = (Vec<Vec<ClipSpec>>, Vec<(String, Vec<f64>, Vec<f64>)>);
+type Indexed = (Vec<Vec<Clip>>, Vec<(String, Vec<f64>, Vec<f64>)>);
 
 fn scores(task: &mut TaskPlugin) -> Result<Indexed, String> {
     let splits = task.splits().map_err(|e| e.to_string())?;
@@ -600,10 +596,10 @@ fn scores(task: &mut TaskPlugin) -> Result<Indexed, String> {
     for s in &splits {
         clips.push(task.index(s).map_err(|e| e.to_string())?);
     }
-    let train = targets_of(task, &clips[0]);
+    let train = task.targets(&clips[0]).map_err(|e| format!("{e:#}"))?;
     let mut out = vec![];
     for (s, list) in splits.iter().zip(&clips).skip(1) {
-        let targets = targets_of(task, list);
+        let targets = task.targets(list).map_err(|e| format!("{e:#}"))?;
         let order = |m: Vec<crate::runtime::bindings::Metric>, names: &[String]| {
             names
                 .iter()

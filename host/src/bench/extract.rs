@@ -8,7 +8,7 @@
 use crate::backbone::{self, BackboneSpec};
 use crate::cache::FeatureCache;
 use crate::pipeline::features::{self, BATCH};
-use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec};
+use crate::runtime::bindings::{Clip, ClipSource, ClipTarget, InputSpec};
 use anyhow::{Context, Result};
 use burn::tensor::{Distribution, Tensor};
 use std::path::{Path, PathBuf};
@@ -139,7 +139,7 @@ pub fn extract(b: &ExtractBench) -> Result<ExtractResult> {
 
 /// `b.clips` clips of `b.frames` PNG frames each (smooth colour fields with
 /// noise, so that they compress and decode like camera frames).
-fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<ClipSpec>> {
+fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<Clip>> {
     let mut clips = vec![];
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut noise = move || {
@@ -166,11 +166,11 @@ fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<ClipSpec>> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             files.push(rel);
         }
-        clips.push(ClipSpec {
+        clips.push(Clip {
             id: format!("clip_{c:04}"),
-            source: FrameSource::ImageFiles(files),
+            source: ClipSource::ImageFiles(files),
             frame_indices: (0..b.frames as u32).collect(),
-            target: vec![],
+            target: ClipTarget::Values(vec![]),
             group: format!("clip_{c:04}"),
             extras: vec![],
         });

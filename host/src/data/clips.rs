@@ -5,11 +5,16 @@
 //!
 //! [`read`] gathers the bytes first (they also key the feature cache);
 //! [`ClipBytes::decode`] turns them into frames [T, H, W, 3].
+//! [`read_target`] reads a target the task left to the host.
 
 use super::npy;
-use crate::runtime::bindings::{ClipSpec, FrameSource, InputSpec, ValueMap};
-use anyhow::{Context, Result, bail};
+use super::zarr::Array;
+use crate::runtime::bindings::{
+    Clip, ClipSource, ClipTarget, InputSpec, TargetFrames, ValueMap, ZarrFrames,
+};
+use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 
 /// Resolve `rel` under `root`, refusing absolute paths, `..`, and symlinks
@@ -37,7 +42,7 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
 
 /// The frame indices a clip's `frames` resample to (nearest index: SciVid
 /// pads short clips to a multiple of 16 this way).
-pub fn resampled_indices(clip: &ClipSpec, frames: usize) -> Result<Vec<u32>> {
+pub fn resampled_indices(clip: &Clip, frames: usize) -> Result<Vec<u32>> {
     let n = clip.frame_indices.len();
     if n == 0 {
         bail!("clip `{}`: no frame indices", clip.id);
@@ -51,21 +56,36 @@ pub fn resampled_indices(clip: &ClipSpec, frames: usize) -> Result<Vec<u32>> {
 pub struct ClipBytes {
     /// (file, bytes) in read order: one array file, or one image per frame.
     files: Vec<(PathBuf, Vec<u8>)>,
+    /// For a Zarr source: each channel's array and the chunks read.
+    zarr: Vec<ZarrChannelBytes>,
 }
 
-/// Read the files behind `clip` (for image sequences, only the frames the
-/// clip uses), resolved inside `root`.
-pub fn read(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<ClipBytes> {
+/// One channel of a Zarr source: its array, the fixed indices between time
+/// and the plane, and the chunk files read (None: absent, the fill value).
+struct ZarrChannelBytes {
+    array: Array,
+    index: Vec<usize>,
+    chunks: BTreeMap<Vec<usize>, Option<Vec<u8>>>,
+}
+
+/// Read the files behind `clip` (for image sequences and Zarr stores, only
+/// what the clip's frames use), resolved inside `root`.
+pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
     let open = |rel: &str| -> Result<(PathBuf, Vec<u8>)> {
         let path = resolve_inside(root, rel).with_context(|| format!("clip `{}`", clip.id))?;
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok((path, bytes))
     };
-    let files = match &clip.source {
-        FrameSource::NpyVideo(rel) | FrameSource::NpyArray((rel, _)) => vec![open(rel)?],
-        FrameSource::ImageFiles(list) => {
-            let mut files = vec![];
+    let mut bytes = ClipBytes {
+        files: vec![],
+        zarr: vec![],
+    };
+    match &clip.source {
+        ClipSource::NpyVideo(rel) | ClipSource::NpyArray((rel, _)) => {
+            bytes.files = vec![open(rel)?]
+        }
+        ClipSource::ImageFiles(list) => {
             for idx in resampled_indices(clip, input.frames as usize)? {
                 let Some(rel) = list.get(idx as usize) else {
                     bail!(
@@ -74,41 +94,231 @@ pub fn read(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<ClipBytes
                         list.len()
                     );
                 };
-                files.push(open(rel)?);
+                bytes.files.push(open(rel)?);
             }
-            files
         }
+        ClipSource::Zarr(z) => {
+            let times = resampled_indices(clip, input.frames as usize)?;
+            bytes.zarr =
+                read_zarr(root, z, &times).with_context(|| format!("clip `{}`", clip.id))?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Open each channel's array and read the chunks of frames `times`.
+fn read_zarr(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<ZarrChannelBytes>> {
+    ensure!(
+        matches!(z.channels.len(), 1 | 3),
+        "Zarr source `{}`: {} channels (1 or 3)",
+        z.store,
+        z.channels.len()
+    );
+    let mut out = vec![];
+    for ch in &z.channels {
+        let rel = format!("{}/{}", z.store, ch.array);
+        let name = rel.clone();
+        let dir = resolve_inside(root, &rel)?;
+        let array = Array::open(&dir, &name)?;
+        let index: Vec<usize> = ch.index.iter().map(|&i| i as usize).collect();
+        let mut chunks = BTreeMap::new();
+        for &t in times {
+            let lead: Vec<usize> = std::iter::once(t as usize)
+                .chain(index.iter().copied())
+                .collect();
+            for coords in array.plane_chunks(&lead)? {
+                if chunks.contains_key(&coords) {
+                    continue;
+                }
+                let key = array.chunk_path(&coords);
+                let key = key
+                    .strip_prefix(&dir)
+                    .unwrap_or(&key)
+                    .to_string_lossy()
+                    .to_string();
+                let file = read_optional(root, &format!("{rel}/{key}"))?;
+                chunks.insert(coords, file);
+            }
+        }
+        if let Some(first) = out.first() {
+            let first: &ZarrChannelBytes = first;
+            let (a, b) = (plane_size(&first.array), plane_size(&array));
+            ensure!(
+                a == b,
+                "{}: planes of {b:?}, but {} has {a:?}",
+                array.name,
+                first.array.name
+            );
+        }
+        out.push(ZarrChannelBytes {
+            array,
+            index,
+            chunks,
+        });
+    }
+    Ok(out)
+}
+
+fn plane_size(a: &Array) -> (usize, usize) {
+    let r = a.shape.len();
+    (a.shape[r - 2], a.shape[r - 1])
+}
+
+/// A file inside `root` if it exists (a Zarr chunk may be absent: it is
+/// then the fill value); a link out of `root` is still refused.
+fn read_optional(root: &Path, rel: &str) -> Result<Option<Vec<u8>>> {
+    match std::fs::symlink_metadata(root.join(rel)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    let path = resolve_inside(root, rel)?;
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(bytes))
+}
+
+impl ZarrChannelBytes {
+    /// Decoded planes [H, W] of frames `times`, chunk by chunk.
+    fn planes(&self, times: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let mut decoded: HashMap<Vec<usize>, Vec<f32>> = HashMap::new();
+        let mut out = vec![];
+        for &t in times {
+            let lead: Vec<usize> = std::iter::once(t as usize)
+                .chain(self.index.iter().copied())
+                .collect();
+            for coords in self.array.plane_chunks(&lead)? {
+                if decoded.contains_key(&coords) {
+                    continue;
+                }
+                let file = self.chunks.get(&coords).with_context(|| {
+                    format!("{}: chunk {coords:?} was not read", self.array.name)
+                })?;
+                let values = self.array.decode_chunk(file.as_deref()).with_context(|| {
+                    format!(
+                        "{}: chunk {}",
+                        self.array.name,
+                        self.array.chunk_path(&coords).display()
+                    )
+                })?;
+                decoded.insert(coords, values);
+            }
+            out.push(self.array.plane(&lead, &decoded)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Frames `times` of a Zarr source as [H, W, C] (channels interleaved).
+fn zarr_frames(channels: &[ZarrChannelBytes], times: &[u32]) -> Result<Vec<Frame>> {
+    let (h, w) = plane_size(&channels[0].array);
+    let c = channels.len();
+    let planes: Vec<Vec<Vec<f32>>> = channels
+        .iter()
+        .map(|ch| ch.planes(times))
+        .collect::<Result<_>>()?;
+    Ok((0..times.len())
+        .map(|k| {
+            let mut data = vec![0f32; h * w * c];
+            for (ch, p) in planes.iter().enumerate() {
+                for (i, v) in p[k].iter().enumerate() {
+                    data[i * c + ch] = *v;
+                }
+            }
+            Frame { h, w, c, data }
+        })
+        .collect())
+}
+
+/// The target of a clip whose task left it to the host
+/// ([`ClipTarget::Frames`]): [frames, channels, height, width] at the
+/// stored resolution, `(value(f) - value(minus-frame)) / scale[c]`.
+pub fn read_target(root: &Path, clip: &Clip) -> Result<Vec<f32>> {
+    let (ClipTarget::Frames(t), ClipSource::Zarr(z)) = (&clip.target, &clip.source) else {
+        bail!("clip `{}`: not a target read from Zarr frames", clip.id);
     };
-    Ok(ClipBytes { files })
+    let go = || -> Result<Vec<f32>> {
+        let TargetFrames {
+            frames,
+            minus_frame,
+            scale,
+        } = t;
+        let mut times = frames.clone();
+        times.extend(minus_frame.iter().copied());
+        let channels = read_zarr(root, z, &times)?;
+        let c = channels.len();
+        ensure!(
+            scale.len() == 1 || scale.len() == c,
+            "target scale has {} entries for {c} channels",
+            scale.len()
+        );
+        ensure!(!scale.contains(&0.0), "target scale of 0");
+        let (h, w) = plane_size(&channels[0].array);
+        let mut out = Vec::with_capacity(frames.len() * c * h * w);
+        let planes: Vec<Vec<Vec<f32>>> = channels
+            .iter()
+            .map(|ch| ch.planes(&times))
+            .collect::<Result<_>>()?;
+        for k in 0..frames.len() {
+            for (ch, p) in planes.iter().enumerate() {
+                let s = scale[if scale.len() == 1 { 0 } else { ch }];
+                let base = minus_frame.map(|_| &p[frames.len()]);
+                for (i, v) in p[k].iter().enumerate() {
+                    out.push((v - base.map_or(0.0, |b| b[i])) / s);
+                }
+            }
+        }
+        Ok(out)
+    };
+    go().with_context(|| format!("clip `{}`: target", clip.id))
 }
 
 impl ClipBytes {
     /// sha256 over everything that determines the decoded frames (the
     /// bytes read and how values are mapped), for the feature cache key.
-    pub fn digest(&self, clip: &ClipSpec) -> Vec<u8> {
+    pub fn digest(&self, clip: &Clip) -> Vec<u8> {
         let mut h = Sha256::new();
         for (_, bytes) in &self.files {
             h.update(Sha256::digest(bytes));
         }
-        if let FrameSource::NpyArray((_, map)) = &clip.source {
+        for ch in &self.zarr {
+            h.update(Sha256::digest(&ch.array.metadata));
+            h.update(format!("{:?}", ch.index).as_bytes());
+            for (coords, file) in &ch.chunks {
+                h.update(format!("{coords:?}").as_bytes());
+                h.update(file.as_deref().map(Sha256::digest).unwrap_or_default());
+            }
+        }
+        let map = match &clip.source {
+            ClipSource::NpyArray((_, map)) => Some(map),
+            ClipSource::Zarr(z) => Some(&z.values),
+            _ => None,
+        };
+        if let Some(map) = map {
             h.update(format!("{:?}{:?}{:?}", map.clamp, map.shift, map.scale).as_bytes());
         }
         h.finalize().to_vec()
     }
 
     /// Frames as f32 [T, H, W, 3] with the task's T, H, W.
-    pub fn decode(&self, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+    pub fn decode(&self, clip: &Clip, input: &InputSpec) -> Result<Vec<f32>> {
         let (oh, ow) = (input.height as usize, input.width as usize);
         let indices = resampled_indices(clip, input.frames as usize)?;
         let mut out = Vec::with_capacity(indices.len() * oh * ow * 3);
         match &clip.source {
-            FrameSource::ImageFiles(_) => {
+            ClipSource::ImageFiles(_) => {
                 for (path, bytes) in &self.files {
                     let frame = decode_image(path, bytes)?;
                     resize_into(&frame, oh, ow, &mut out);
                 }
             }
-            FrameSource::NpyVideo(_) | FrameSource::NpyArray(_) => {
+            ClipSource::Zarr(z) => {
+                let frames = zarr_frames(&self.zarr, &indices)
+                    .with_context(|| format!("clip `{}`", clip.id))?;
+                for f in frames {
+                    let data = mapped(&f.data, f.c, &z.values, &z.store)?;
+                    resize_into(&Frame { data, ..f }, oh, ow, &mut out);
+                }
+            }
+            ClipSource::NpyVideo(_) | ClipSource::NpyArray(_) => {
                 let (path, bytes) = &self.files[0];
                 let what = path.display().to_string();
                 let a = npy::parse(bytes, &what)?;
@@ -119,7 +329,7 @@ impl ClipBytes {
                     bail!("{what}: {c} channels (expected 1 or 3)");
                 }
                 let map = match &clip.source {
-                    FrameSource::NpyArray((_, map)) => Some(map),
+                    ClipSource::NpyArray((_, map)) => Some(map),
                     _ => None,
                 };
                 if map.is_none() && a.dtype != npy::Dtype::U8 {
@@ -158,7 +368,7 @@ impl ClipBytes {
 }
 
 /// Convenience: read and decode one clip.
-pub fn decode(root: &Path, clip: &ClipSpec, input: &InputSpec) -> Result<Vec<f32>> {
+pub fn decode(root: &Path, clip: &Clip, input: &InputSpec) -> Result<Vec<f32>> {
     read(root, clip, input)?.decode(clip, input)
 }
 

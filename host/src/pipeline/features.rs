@@ -7,7 +7,7 @@
 use crate::backbone::Backbone;
 use crate::cache::{FeatureCache, Lookup};
 use crate::data::clips;
-use crate::runtime::bindings::{ClipSpec, InputSpec};
+use crate::runtime::bindings::{Clip, InputSpec};
 use crate::tensor::DynTensor;
 use anyhow::Result;
 use burn::tensor::{Tensor, TensorData};
@@ -35,7 +35,7 @@ fn skip_or_fail(
     skip_left: &mut usize,
     skipped: &mut Vec<(usize, String)>,
     i: usize,
-    clip: &ClipSpec,
+    clip: &Clip,
     why: anyhow::Error,
 ) -> Result<()> {
     if *skip_left == 0 {
@@ -77,7 +77,7 @@ struct ClipReader<'a> {
 impl ClipReader<'_> {
     /// Read each clip of `batch` (clip `first` onwards) once: hash it for
     /// the cache key and, on a miss, decode it from the same bytes.
-    fn prepare(&self, first: usize, batch: &[ClipSpec], skip_left: &mut usize) -> Result<Batch> {
+    fn prepare(&self, first: usize, batch: &[Clip], skip_left: &mut usize) -> Result<Batch> {
         let mut b = Batch {
             clips: batch.len(),
             hits: vec![],
@@ -132,7 +132,7 @@ pub fn extract(
     backbone: &dyn Backbone,
     cache: Option<&FeatureCache>,
     root: &Path,
-    clips: &[ClipSpec],
+    clips: &[Clip],
     input: &InputSpec,
     split: &str,
     progress: bool,

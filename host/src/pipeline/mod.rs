@@ -16,7 +16,7 @@ pub use check::{SplitCheck, check_dataset};
 use crate::backbone::{self, Backbone};
 use crate::data::synth;
 use crate::report::{HeadResult, RunResults, Scores, TaskResult};
-use crate::runtime::bindings::{ClipSpec, FeatureSpec};
+use crate::runtime::bindings::{Clip, FeatureSpec};
 use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin, builtin};
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result, bail};
@@ -637,7 +637,7 @@ fn earlier_results(path: &Path) -> Vec<TaskResult> {
 }
 
 /// sha256 over what defines the dataset for this task: every clip spec.
-fn dataset_fingerprint(splits: &[(String, Vec<ClipSpec>, inputs::Inputs, DynTensor)]) -> String {
+fn dataset_fingerprint(splits: &[(String, Vec<Clip>, inputs::Inputs, DynTensor)]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (split, clips, _, _) in splits {
@@ -711,20 +711,6 @@ fn to_scores(m: Vec<crate::runtime::bindings::Metric>) -> Scores {
     m.into_iter().map(|m| (m.name, m.value)).collect()
 }
 
-fn targets_tensor(task: &TaskPlugin, clips: &[ClipSpec]) -> Result<DynTensor> {
-    let mut shape = vec![clips.len()];
-    shape.extend(task.info.target_shape.iter().map(|&d| d as usize));
-    let data: Vec<f32> = clips
-        .iter()
-        .flat_map(|c| c.target.iter().copied())
-        .collect();
-    Ok(DynTensor::from_vec(
-        data,
-        &shape,
-        &crate::tensor::default_device(),
-    )?)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn run_task(
     spec: &RunSpec,
@@ -792,13 +778,15 @@ fn run_task(
                 error: why.clone(),
             });
         }
-        let clips: Vec<ClipSpec> = got.kept.iter().map(|&i| clips[i].clone()).collect();
+        let clips: Vec<Clip> = got.kept.iter().map(|&i| clips[i].clone()).collect();
         if clips.is_empty() {
             bail!("split `{split}`: every clip was skipped as unreadable");
         }
         let feats = inputs::Inputs::new(got.features, &clips)
             .with_context(|| format!("extras of split `{split}`"))?;
-        let targets = targets_tensor(&task, &clips)?;
+        let targets = task
+            .targets(&clips)
+            .with_context(|| format!("targets of split `{split}`"))?;
         split_data.push((split.clone(), clips, feats, targets));
     }
     let (_, _, train_feats, train_targets) = &split_data[0];
@@ -1003,7 +991,7 @@ fn run_task(
 fn examples(
     mut view: crate::report::examples::View,
     split: &str,
-    clips: &[ClipSpec],
+    clips: &[Clip],
     targets: &DynTensor,
     rows: &[usize],
     shown: &[(String, DynTensor)],

@@ -27,6 +27,24 @@ pub mod readout {
 pub use readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use task::exports::scivid::plugin::task_api::TaskInfo;
 pub use task::scivid::plugin::types::{
-    ClipSpec, Extra, FeatureSpec, FrameSource, Grant, InputSpec, Metric, Protocol, TaskKind,
-    ValueMap,
+    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FrameSource, Grant, InputSpec,
+    Metric, Protocol, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
 };
+
+/// A task-api (SDK 0.2.0) clip as a [`Clip`].
+impl From<ClipSpec> for Clip {
+    fn from(c: ClipSpec) -> Self {
+        Clip {
+            id: c.id,
+            source: match c.source {
+                FrameSource::NpyVideo(p) => ClipSource::NpyVideo(p),
+                FrameSource::NpyArray(a) => ClipSource::NpyArray(a),
+                FrameSource::ImageFiles(f) => ClipSource::ImageFiles(f),
+            },
+            frame_indices: c.frame_indices,
+            target: ClipTarget::Values(c.target),
+            group: c.group,
+            extras: c.extras,
+        }
+    }
+}

@@ -3,14 +3,17 @@
 //! shapes). A trap poisons the instance: its store is never entered again and
 //! every later call reports the first cause. Errors name the plugin.
 
-use super::bindings::{ClipSpec, FeatureSpec, Metric, ReadoutInfo, TaskInfo, readout, task};
+use super::bindings::{
+    Clip, ClipSource, ClipSpec, ClipTarget, FeatureSpec, FrameSource, Metric, ReadoutInfo,
+    TaskInfo, readout, task,
+};
 use super::host_tensor::{BudgetExceeded, TensorRes};
 use super::params::Param;
 use super::{Budgets, EPOCH_TICKS_PER_SECOND, LoadedComponent, PluginState, Runtime};
 use crate::tensor::DynTensor;
 use anyhow::Result;
 use std::path::Path;
-use wasmtime::component::{Linker, Resource, ResourceAny};
+use wasmtime::component::{Linker, Resource, ResourceAny, TypedFunc};
 use wasmtime::{Store, Trap};
 
 /// A plugin call that failed: the plugin, the call, and the cause.
@@ -213,6 +216,27 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}... ({} bytes)", &s[..end], s.len())
 }
 
+/// A clip as task-api's `clip-spec`, when it is one.
+fn as_spec(c: &Clip) -> Option<ClipSpec> {
+    let source = match &c.source {
+        ClipSource::NpyVideo(p) => FrameSource::NpyVideo(p.clone()),
+        ClipSource::NpyArray(a) => FrameSource::NpyArray(a.clone()),
+        ClipSource::ImageFiles(f) => FrameSource::ImageFiles(f.clone()),
+        ClipSource::Zarr(_) => return None,
+    };
+    let ClipTarget::Values(target) = &c.target else {
+        return None;
+    };
+    Some(ClipSpec {
+        id: c.id.clone(),
+        source,
+        frame_indices: c.frame_indices.clone(),
+        target: target.clone(),
+        group: c.group.clone(),
+        extras: c.extras.clone(),
+    })
+}
+
 fn borrow(rep: u32) -> Resource<TensorRes> {
     Resource::new_borrow(rep)
 }
@@ -249,8 +273,56 @@ fn check_not_impersonating(c: &LoadedComponent, name: &str) -> Result<(), String
 pub struct TaskPlugin {
     g: Guarded,
     bindings: task::Task,
+    /// The `task-clips` exports (SDK 0.2.3), when the plugin has them.
+    clips: Option<TaskClips>,
+    /// The dataset directory mounted at `/data`, where host-read targets live.
+    dataset: Option<std::path::PathBuf>,
     pub info: TaskInfo,
     pub sha256: String,
+}
+
+type ClipsFunc = TypedFunc<(String,), (Result<Vec<Clip>, String>,)>;
+type ControlFunc =
+    TypedFunc<(Resource<TensorRes>, Vec<Clip>), (Result<Resource<TensorRes>, String>,)>;
+
+/// `scivid:plugin/task-clips`, looked up by hand: the host's bindings are
+/// generated for the `task` world, which every task since 0.2.0 exports.
+struct TaskClips {
+    clips: ClipsFunc,
+    control: ControlFunc,
+}
+
+impl TaskClips {
+    fn find(
+        store: &mut Store<PluginState>,
+        c: &LoadedComponent,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Option<Self>> {
+        let engine = store.engine().clone();
+        let name = c
+            .component
+            .component_type()
+            .exports(&engine)
+            .map(|(n, _)| n.to_string())
+            .find(|n| n.starts_with("scivid:plugin/task-clips@"));
+        let Some(name) = name else {
+            return Ok(None);
+        };
+        let missing = |what: &str| wasmtime::format_err!("{name} has no `{what}`");
+        let iface = instance
+            .get_export_index(&mut *store, None, &name)
+            .ok_or_else(|| missing("instance"))?;
+        let clips = instance
+            .get_export_index(&mut *store, Some(&iface), "clips")
+            .ok_or_else(|| missing("clips"))?;
+        let control = instance
+            .get_export_index(&mut *store, Some(&iface), "control")
+            .ok_or_else(|| missing("control"))?;
+        Ok(Some(TaskClips {
+            clips: instance.get_typed_func(&mut *store, clips)?,
+            control: instance.get_typed_func(&mut *store, control)?,
+        }))
+    }
 }
 
 impl TaskPlugin {
@@ -263,8 +335,10 @@ impl TaskPlugin {
         budgets: &Budgets,
     ) -> Result<Self> {
         let mut g = Guarded::start(rt, c, dataset, seed, budgets)?;
-        let bindings = g.call("instantiate", |s| {
-            task::Task::instantiate(s, &c.component, linker)
+        let (bindings, clips) = g.call("instantiate", |s| {
+            let instance = linker.instantiate(&mut *s, &c.component)?;
+            let bindings = task::Task::new(&mut *s, &instance)?;
+            Ok((bindings, TaskClips::find(s, c, &instance)?))
         })?;
         let info = g.call("info", |s| bindings.scivid_plugin_task_api().call_info(s))?;
         validate_task_info(&info).map_err(|m| g.err("info", m, false))?;
@@ -273,6 +347,8 @@ impl TaskPlugin {
         Ok(TaskPlugin {
             g,
             bindings,
+            clips,
+            dataset: dataset.map(Path::to_path_buf),
             info,
             sha256: c.sha256.clone(),
         })
@@ -297,27 +373,111 @@ impl TaskPlugin {
         Ok(splits)
     }
 
-    pub fn index(&mut self, split: &str) -> Result<Vec<ClipSpec>, PluginError> {
-        let b = &self.bindings;
-        let clips = self.g.call_result(&format!("index({split})"), |s| {
-            b.scivid_plugin_task_api().call_index(s, split)
-        })?;
-        let want: usize = self.info.target_shape.iter().map(|&d| d as usize).product();
-        for c in &clips {
-            if c.target.len() != want {
-                return Err(self.g.err(
-                    &format!("index({split})"),
-                    format!(
-                        "clip `{}` has {} target values; target-shape {:?} needs {want}",
-                        truncate(&c.id, 200),
-                        c.target.len(),
-                        self.info.target_shape
-                    ),
-                    false,
-                ));
+    /// The clips of `split`, from `task-clips` when the plugin has it.
+    pub fn index(&mut self, split: &str) -> Result<Vec<Clip>, PluginError> {
+        let call = format!("index({split})");
+        let clips = match &self.clips {
+            Some(tc) => {
+                let f = tc.clips;
+                self.g.call_result(&call, |s| {
+                    let (r,) = f.call(s, (split.to_string(),))?;
+                    Ok(r)
+                })?
             }
+            None => {
+                let b = &self.bindings;
+                let specs = self
+                    .g
+                    .call_result(&call, |s| b.scivid_plugin_task_api().call_index(s, split))?;
+                specs.into_iter().map(Clip::from).collect()
+            }
+        };
+        for c in &clips {
+            self.check_target(c)
+                .map_err(|m| self.g.err(&call, m, false))?;
         }
         Ok(clips)
+    }
+
+    /// A clip's target fits the task's target shape: its values, or the
+    /// [frame, channel, height, width] the host will read (height and width
+    /// are checked when the frames are read).
+    fn check_target(&self, c: &Clip) -> Result<(), String> {
+        let shape = &self.info.target_shape;
+        let id = truncate(&c.id, 200);
+        match &c.target {
+            ClipTarget::Values(v) => {
+                let want: usize = shape.iter().map(|&d| d as usize).product();
+                if v.len() != want {
+                    return Err(format!(
+                        "clip `{id}` has {} target values; target-shape {shape:?} needs {want}",
+                        v.len()
+                    ));
+                }
+            }
+            ClipTarget::Frames(t) => {
+                let channels = match &c.source {
+                    ClipSource::Zarr(z) => z.channels.len(),
+                    _ => {
+                        return Err(format!(
+                            "clip `{id}`: a target read from frames needs a Zarr source"
+                        ));
+                    }
+                };
+                if shape.len() != 4
+                    || shape[0] as usize != t.frames.len()
+                    || shape[1] as usize != channels
+                {
+                    return Err(format!(
+                        "clip `{id}`: a target of {} frames x {channels} channels does not fit target-shape {shape:?} ([frames, channels, height, width])",
+                        t.frames.len()
+                    ));
+                }
+                if !(t.scale.len() == 1 || t.scale.len() == channels) {
+                    return Err(format!(
+                        "clip `{id}`: target scale has {} entries, expected 1 or {channels}",
+                        t.scale.len()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Targets [N, ..target-shape] of `clips`: their values, or read by the
+    /// host from their sources in the dataset directory.
+    pub fn targets(&self, clips: &[Clip]) -> Result<DynTensor> {
+        let mut shape = vec![clips.len()];
+        shape.extend(self.info.target_shape.iter().map(|&d| d as usize));
+        let per: usize = shape[1..].iter().product();
+        let mut data = Vec::with_capacity(clips.len() * per);
+        for c in clips {
+            match &c.target {
+                ClipTarget::Values(v) => data.extend_from_slice(v),
+                ClipTarget::Frames(_) => {
+                    let root = self.dataset.as_deref().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "clip `{}`: a host-read target needs a dataset directory",
+                            c.id
+                        )
+                    })?;
+                    let v = crate::data::clips::read_target(root, c)?;
+                    anyhow::ensure!(
+                        v.len() == per,
+                        "clip `{}`: its target frames hold {} values; target-shape {:?} needs {per} (are the planes the size the task declares?)",
+                        c.id,
+                        v.len(),
+                        self.info.target_shape
+                    );
+                    data.extend(v);
+                }
+            }
+        }
+        Ok(DynTensor::from_vec(
+            data,
+            &shape,
+            &crate::tensor::default_device(),
+        )?)
     }
 
     fn check_batch(
@@ -371,13 +531,30 @@ impl TaskPlugin {
     pub fn control(
         &mut self,
         train_targets: &DynTensor,
-        clips: &[ClipSpec],
+        clips: &[Clip],
     ) -> Result<DynTensor, PluginError> {
         let t = self.g.lend(train_targets.clone())?;
-        let b = &self.bindings;
-        let r = self.g.call_result("control", |s| {
-            b.scivid_plugin_task_api().call_control(s, borrow(t), clips)
-        });
+        let r = match &self.clips {
+            Some(tc) => {
+                let f = tc.control;
+                self.g.call_result("control", |s| {
+                    let (r,) = f.call(s, (borrow(t), clips.to_vec()))?;
+                    Ok(r)
+                })
+            }
+            None => {
+                let specs: Vec<ClipSpec> = clips.iter().filter_map(as_spec).collect();
+                if specs.len() != clips.len() {
+                    self.g.unlend(t);
+                    return Err(self.g.err("control", "clips with Zarr sources or host-read targets need a task exporting task-clips", false));
+                }
+                let b = &self.bindings;
+                self.g.call_result("control", |s| {
+                    b.scivid_plugin_task_api()
+                        .call_control(s, borrow(t), &specs)
+                })
+            }
+        };
         self.g.unlend(t);
         let out = self.g.take("control", r?)?;
         self.check_batch("control", &out, Some(clips.len()))?;

@@ -20,7 +20,7 @@ use anyhow::{Result, bail};
 use std::path::Path;
 
 /// Bumped whenever any generator's output changes.
-pub const GENERATOR_VERSION: u32 = 3;
+pub const GENERATOR_VERSION: u32 = 4;
 
 /// How many examples each split gets (clips, sequences, windows or videos,
 /// as the task counts them) and the seed.

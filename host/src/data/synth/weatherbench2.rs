@@ -4,12 +4,17 @@
 //! latitude-dependent speed while their amplitudes grow and decay: the
 //! future is predictable from the motion seen in the input frames, and
 //! persistence (repeating the last frame) is not.
-//! Layout: `grid.csv` (`lat,lon`), `<split>/fields.npy` float32
-//! [T, 19, 36, 3] in physical units, `<split>/windows.csv` (`id,start`).
+//! Layout, as WeatherBench 2's ERA5 stores: `era5.zarr`, a Zarr v3 store
+//! with `geopotential`, `temperature`, `specific_humidity` float32
+//! [time, level, lat, lon] in physical units (one chunk per time step and
+//! level) and the `level` coordinate (hPa); `channels.csv`
+//! (`variable,array,level_index`: which plane is Z500, T850, Q700);
+//! `grid.csv` (`lat,lon`); `<split>/windows.csv` (`id,start`: the first
+//! input step in the store's time axis; the splits' steps follow each other).
 
 use super::SynthSpec;
 use super::raster::create_dir;
-use crate::data::npy;
+use crate::data::zarr::write::{Elem, array, group};
 use anyhow::Result;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use std::f32::consts::PI;
@@ -21,6 +26,13 @@ const WINDOW: usize = 32;
 const STRIDE: usize = 2;
 const MEAN: [f32; 3] = [54088.7, 274.39, 0.0024147];
 const STD: [f32; 3] = [3358.65, 15.69, 0.0025397];
+/// Pressure levels (hPa) in the store, and where each variable's is.
+const LEVELS: [i64; 3] = [500, 700, 850];
+const ARRAYS: [(&str, &str, usize); 3] = [
+    ("z500", "geopotential", 0),
+    ("t850", "temperature", 2),
+    ("q700", "specific_humidity", 1),
+];
 
 struct Wave {
     k: f32,
@@ -36,6 +48,9 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
         &out.join("grid.csv"),
         format!("lat,lon\n{LAT},{LON}\n").as_bytes(),
     )?;
+    // [time, lat, lon, variable], every split one after the other.
+    let mut x: Vec<f32> = vec![];
+    let mut first_step = 0;
     for (split, count) in spec.splits() {
         let dir = out.join(split);
         create_dir(&dir)?;
@@ -54,7 +69,6 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
             .iter()
             .map(|_| [1.0, rng.random_range(0.5..1.0), rng.random_range(-1.0..1.0)])
             .collect();
-        let mut x = Vec::with_capacity(steps * LAT * LON * 3);
         for t in 0..steps {
             let tf = t as f32;
             for i in 0..LAT {
@@ -88,12 +102,44 @@ pub fn write(out: &Path, spec: &SynthSpec) -> Result<()> {
                 }
             }
         }
-        npy::write_f32(&dir.join("fields.npy"), &[steps, LAT, LON, 3], &x)?;
         let mut csv = String::from("id,start\n");
         for w in 0..count {
-            csv.push_str(&format!("{split}-w{w:04},{}\n", w * STRIDE));
+            csv.push_str(&format!("{split}-w{w:04},{}\n", first_step + w * STRIDE));
         }
         crate::files::write_atomic(&dir.join("windows.csv"), csv.as_bytes())?;
+        first_step += steps;
     }
-    Ok(())
+    write_store(out, &x, first_step)
+}
+
+/// `era5.zarr` and `channels.csv` from fields [time, lat, lon, variable].
+/// The levels a task does not use hold the same field, shifted: a reader
+/// that picks the wrong level gets values off by a whole standard deviation.
+fn write_store(out: &Path, x: &[f32], steps: usize) -> Result<()> {
+    let store = out.join("era5.zarr");
+    group(&store)?;
+    let levels: Vec<f64> = LEVELS.iter().map(|&l| l as f64).collect();
+    array(
+        &store,
+        "level",
+        &[LEVELS.len()],
+        &[LEVELS.len()],
+        Elem::I64,
+        &levels,
+    )?;
+    let mut csv = String::from("variable,array,level_index\n");
+    for (v, (variable, name, own)) in ARRAYS.iter().enumerate() {
+        let mut values = Vec::with_capacity(steps * LEVELS.len() * LAT * LON);
+        for t in 0..steps {
+            for level in 0..LEVELS.len() {
+                let shift = (level as f32 - *own as f32) * STD[v];
+                let plane = &x[t * LAT * LON * 3..(t + 1) * LAT * LON * 3];
+                values.extend(plane.iter().skip(v).step_by(3).map(|&p| (p + shift) as f64));
+            }
+        }
+        let shape = [steps, LEVELS.len(), LAT, LON];
+        array(&store, name, &shape, &[1, 1, LAT, LON], Elem::F32, &values)?;
+        csv.push_str(&format!("{variable},{name},{own}\n"));
+    }
+    crate::files::write_atomic(&out.join("channels.csv"), csv.as_bytes())
 }

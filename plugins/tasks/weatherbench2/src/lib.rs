@@ -7,17 +7,24 @@
 //! variable in physical units (WeatherBench 2's area weights), per lead,
 //! averaged over the 16 leads. Control: persistence (zero residual).
 //!
+//! The host reads the frames and the targets from the Zarr store (only the
+//! chunks of each window); the plugin only says which.
+//!
 //! Dataset layout (`scivid data synth weatherbench2` writes one):
-//! `DIR/grid.csv` (`lat,lon`: the grid size, latitudes from -90 to 90
-//! inclusive), `DIR/<split>/fields.npy` float32 [T, lat, lon, 3] in physical
-//! units, steps 12 h apart, and `DIR/<split>/windows.csv` (`id,start`): the
-//! first input step of each window (it needs 32 steps from there).
+//! `DIR/era5.zarr`, a Zarr store (v2 or v3, as WeatherBench 2 publishes
+//! ERA5) whose arrays are [time, level, lat, lon] in physical units, steps
+//! 12 h apart; `DIR/channels.csv` (`variable,array,level_index`: the array
+//! and level index of z500, t850 and q700); `DIR/grid.csv` (`lat,lon`: the
+//! grid size, latitudes from -90 to 90 inclusive); and
+//! `DIR/<split>/windows.csv` (`id,start`): the first input step of each
+//! window in the store's time axis (it needs 32 steps from there).
 
-use scivid_sdk::data::{Csv, read_npy_f32};
+use scivid_sdk::data::Csv;
 use scivid_sdk::metrics::latitude_weights;
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
-    TaskInfo, TaskKind, Tensor, ValueMap, bail, scivid_protocol,
+    Clip, ClipSource, ClipTarget, DATA_DIR, Grant, InputSpec, Metric, Metrics, Protocol, Result,
+    TargetFrames, Task, TaskInfo, TaskKind, Tensor, ValueMap, ZarrChannel, ZarrFrames, bail,
+    scivid_protocol,
 };
 
 const STEPS: usize = 16;
@@ -27,6 +34,27 @@ const STD: [f32; 3] = [3358.65, 15.69, 0.0025397];
 const RESIDUAL_STD: [f32; 3] = [404.19, 2.4575, 0.0012086];
 /// ERA5 at 1 degree.
 const FULL_GRID: (u32, u32) = (181, 360);
+/// The Zarr store, relative to the dataset directory.
+const STORE: &str = "era5.zarr";
+
+/// Where z500, t850 and q700 are in the store (`channels.csv`).
+fn channels() -> Result<Vec<ZarrChannel>> {
+    let csv = Csv::read(&format!("{DATA_DIR}/channels.csv"))?;
+    let mut out = vec![];
+    for var in VARS {
+        let Some(row) = csv
+            .rows()
+            .find(|r| r.get("variable").is_ok_and(|v| v == var))
+        else {
+            bail!("{}: no row for variable `{var}`", csv.path());
+        };
+        out.push(ZarrChannel {
+            array: row.get("array")?.into(),
+            index: vec![row.parse("level_index")?],
+        });
+    }
+    Ok(out)
+}
 
 /// The dataset's grid (lat, lon), or ERA5's 1-degree grid when no dataset
 /// is mounted (e.g. when the plugin is only inspected).
@@ -78,50 +106,33 @@ impl Task for WeatherBench2 {
         vec!["train".into(), "val".into(), "test".into()]
     }
 
-    fn index(split: &str) -> Result<Vec<ClipSpec>> {
-        let (lat, lon) = grid()?;
-        let fields_path = format!("{DATA_DIR}/{split}/fields.npy");
-        let (shape, x) = read_npy_f32(&fields_path)?;
-        let want = [lat as usize, lon as usize, VARS.len()];
-        if shape.len() != 4 || shape[1..] != want {
-            bail!("{fields_path}: shape {shape:?}, expected [T, {lat}, {lon}, 3] (grid.csv)");
-        }
-        let (t_len, plane) = (shape[0], want.iter().product::<usize>());
-        let at = |t: usize, i: usize| x[t * plane + i];
+    fn clips(split: &str) -> Result<Vec<Clip>> {
+        let channels = channels()?;
         let windows = Csv::read(&format!("{DATA_DIR}/{split}/windows.csv"))?;
         let mut clips = vec![];
         for row in windows.rows() {
             let id = row.get("id")?;
-            let start: usize = row.parse("start")?;
-            if start + 2 * STEPS > t_len {
-                return Err(row.error(format!(
-                    "window at {start} needs {} steps, {fields_path} has {t_len}",
-                    2 * STEPS
-                )));
-            }
-            let last = start + STEPS - 1;
-            // Target [lead, var, lat, lon] from storage [t, lat, lon, var].
-            let mut target = Vec::with_capacity(STEPS * plane);
-            for lead in 0..STEPS {
-                for (v, std) in RESIDUAL_STD.iter().enumerate() {
-                    for p in 0..(lat * lon) as usize {
-                        let i = p * VARS.len() + v;
-                        target.push((at(last + 1 + lead, i) - at(last, i)) / std);
-                    }
-                }
-            }
-            clips.push(ClipSpec {
+            let start: u32 = row.parse("start")?;
+            let last = start + STEPS as u32 - 1;
+            clips.push(Clip {
                 id: id.into(),
-                source: FrameSource::NpyArray((
-                    format!("{split}/fields.npy"),
-                    ValueMap {
+                source: ClipSource::Zarr(ZarrFrames {
+                    store: STORE.into(),
+                    channels: channels.clone(),
+                    values: ValueMap {
                         clamp: None,
                         shift: MEAN.to_vec(),
                         scale: STD.to_vec(),
                     },
-                )),
-                frame_indices: (start as u32..(start + STEPS) as u32).collect(),
-                target,
+                }),
+                frame_indices: (start..=last).collect(),
+                // [lead, variable, lat, lon]: residuals on the last input
+                // frame in units of the residual standard deviation.
+                target: ClipTarget::Frames(TargetFrames {
+                    frames: (last + 1..=last + STEPS as u32).collect(),
+                    minus_frame: Some(last),
+                    scale: RESIDUAL_STD.to_vec(),
+                }),
                 group: id.into(),
                 extras: vec![],
             });
@@ -148,7 +159,7 @@ impl Task for WeatherBench2 {
     }
 
     /// Persistence: the last input frame, i.e. a zero residual.
-    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+    fn control_clips(train_targets: &Tensor, clips: &[Clip]) -> Result<Tensor> {
         let mut shape = train_targets.shape();
         shape[0] = clips.len() as u32;
         Tensor::full(&shape, 0.0)
