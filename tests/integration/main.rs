@@ -10,6 +10,7 @@ mod fuzz;
 mod native;
 mod ops;
 mod readouts;
+mod records;
 mod report;
 mod resume;
 mod sandbox;
