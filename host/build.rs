@@ -31,6 +31,7 @@ fn main() {
         "sdk/src",
         "sdk/wit",
         "sdk/Cargo.toml",
+        "sdk/records",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }

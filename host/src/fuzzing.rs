@@ -78,6 +78,24 @@ pub fn zarr_chunk(bytes: &[u8]) {
     let _ = a.decode_chunk(Some(rest));
 }
 
+/// An ArrayRecord file: opened, its first records read and parsed as
+/// SequenceExamples.
+pub fn array_record(bytes: &[u8]) {
+    if let Ok(mut f) = scivid_records::ArrayRecord::new(std::io::Cursor::new(bytes)) {
+        for i in 0..f.len().min(16) {
+            if let Ok(r) = f.get(i) {
+                let _ = scivid_records::SequenceExample::parse(&r);
+            }
+        }
+    }
+}
+
+/// A serialized `tf.train.SequenceExample`, whole and context only.
+pub fn sequence_example(bytes: &[u8]) {
+    let _ = scivid_records::SequenceExample::parse(bytes);
+    let _ = scivid_records::SequenceExample::parse_context(bytes);
+}
+
 /// A fuzz target: any bytes in, nothing out.
 pub type Target = fn(&[u8]);
 
@@ -92,4 +110,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("plugin_metadata", plugin_metadata),
     ("zarr_metadata", zarr_metadata),
     ("zarr_chunk", zarr_chunk),
+    ("array_record", array_record),
+    ("sequence_example", sequence_example),
 ];

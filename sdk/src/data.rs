@@ -2,8 +2,11 @@
 //! data in small CSV files next to the frames; [`Csv`] reads one with a header
 //! row and reports errors by file and line. [`read_npy_f32`] reads a small
 //! float32 `.npy` array (e.g. to derive targets from stored fields).
+//! [`release_shards`] and [`labelled_sequence_clips`] index SciVid's
+//! released ArrayRecord shards.
 
-use crate::{Error, Result};
+use crate::records::{ArrayRecord, SequenceExample};
+use crate::{Clip, ClipSource, ClipTarget, DATA_DIR, Error, Result, SequenceFrames, bail};
 
 /// A CSV file with a header row (comma-separated, no quoting).
 #[derive(Debug, Clone)]
@@ -134,6 +137,88 @@ impl<'a> Row<'a> {
     pub fn error(&self, what: impl std::fmt::Display) -> Error {
         Error(format!("{} line {}: {what}", self.csv.path, self.line))
     }
+}
+
+/// SciVid's released layout: the ArrayRecord shards whose names start with
+/// `prefix`, in `DATA_DIR/dir` (where SciVid's download keeps them) or in
+/// `DATA_DIR` itself; paths relative to the dataset directory, sorted.
+/// Empty when there are none (the dataset is in another layout).
+pub fn release_shards(dir: &str, prefix: &str) -> Vec<String> {
+    for d in [dir, ""] {
+        let Ok(entries) = std::fs::read_dir(format!("{DATA_DIR}/{d}")) else {
+            continue;
+        };
+        let mut shards: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(prefix) && n.contains(".array_record"))
+            .map(|n| if d.is_empty() { n } else { format!("{d}/{n}") })
+            .collect();
+        if !shards.is_empty() {
+            shards.sort();
+            return shards;
+        }
+    }
+    vec![]
+}
+
+/// One clip per record of `shards` (SciVid's classification layout): the
+/// target multi-hot over `classes` from the class indices in the context
+/// feature `clip/label/index`, up to `frames` frames from the first, taken
+/// from the encoded images under `image/encoded` (the host decodes them).
+/// Errors name the shard and the record.
+pub fn labelled_sequence_clips(
+    shards: &[String],
+    classes: usize,
+    frames: u32,
+) -> Result<Vec<Clip>> {
+    let mut clips = vec![];
+    for shard in shards {
+        let path = format!("{DATA_DIR}/{shard}");
+        let err = |e: crate::records::Error| Error(format!("{path}: {e}"));
+        let mut file = ArrayRecord::open(std::path::Path::new(&path)).map_err(err)?;
+        for index in 0..file.len() {
+            let at = |what: String| Error(format!("{path}: record {index}: {what}"));
+            let record = file.get(index).map_err(err)?;
+            let ex = SequenceExample::parse_context(&record).map_err(|e| at(e.0))?;
+            let labels = ex.context("clip/label/index").map_err(|e| at(e.0))?;
+            let labels = labels
+                .ints()
+                .ok_or_else(|| at("`clip/label/index` is not a list of ints".into()))?;
+            if labels.is_empty() {
+                return Err(at("no label in `clip/label/index`".into()));
+            }
+            let mut target = vec![0.0; classes];
+            for &l in labels {
+                match usize::try_from(l).ok().and_then(|l| target.get_mut(l)) {
+                    Some(t) => *t = 1.0,
+                    None => {
+                        return Err(at(format!("label {l} out of range (0 to {})", classes - 1)));
+                    }
+                }
+            }
+            let n = ex.list_lengths.get("image/encoded").copied().unwrap_or(0);
+            if n == 0 {
+                return Err(at("no frames under `image/encoded`".into()));
+            }
+            let id = format!("{shard}#{index}");
+            clips.push(Clip {
+                id: id.clone(),
+                source: ClipSource::SequenceExample(SequenceFrames {
+                    shard: shard.clone(),
+                    index,
+                    key: "image/encoded".into(),
+                }),
+                frame_indices: (0..frames.min(n as u32)).collect(),
+                target: ClipTarget::Values(target),
+                group: id,
+                extras: vec![],
+            });
+        }
+    }
+    if clips.is_empty() {
+        bail!("{}: the shards hold no records", shards.join(", "));
+    }
+    Ok(clips)
 }
 
 /// Paths of `count` numbered frames `{dir}/NNNNN.png` from `start`: the

@@ -169,9 +169,13 @@ pub use wit_bindgen as __wit_bindgen;
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
     Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FrameSource, Grant, InputSpec,
-    Metric, Protocol, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
+    Metric, Protocol, SequenceFrames, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
+/// Reading SciVid's released data in a task: ArrayRecord files of
+/// `tf.train.SequenceExample` (labels in context features; point clips at
+/// the frames with [`ClipSource::SequenceExample`], the host decodes them).
+pub use scivid_records as records;
 pub use tensor::{Init, Padding, Tensor};
 
 /// The SDK (and WIT package) version this crate implements.
@@ -308,6 +312,7 @@ impl TryFrom<Clip> for ClipSpec {
             ClipSource::NpyArray(a) => FrameSource::NpyArray(a),
             ClipSource::ImageFiles(f) => FrameSource::ImageFiles(f),
             ClipSource::Zarr(_) => return Err(needs("a Zarr source")),
+            ClipSource::SequenceExample(_) => return Err(needs("an ArrayRecord source")),
         };
         let target = match c.target {
             ClipTarget::Values(v) => v,

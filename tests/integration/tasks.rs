@@ -352,3 +352,101 @@ fn values(t: &scivid::runtime::bindings::ClipTarget) -> &[f32] {
         other => panic!("expected target values, found {other:?}"),
     }
 }
+
+/// FlyVsFly on SciVid's released layout: ArrayRecord shards of
+/// SequenceExamples written by Google's writer
+/// (`tests/fixtures/array_record_fixtures.py`). The plugin indexes each
+/// record's labels, the host decodes its PNG frames, and a run trains on them.
+#[test]
+fn flyvsfly_reads_scivids_released_array_record_shards() {
+    use scivid::runtime::bindings::ClipSource;
+    let data = crate::common::repo_root().join("tests/fixtures/array-record/flyvsfly");
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "flyvsfly", Some(&data));
+    let train = t.index("train").unwrap();
+    assert_eq!(train.len(), 28, "two shards of 14");
+    for c in &train {
+        let ClipSource::SequenceExample(s) = &c.source else {
+            panic!("{}: {:?}", c.id, c.source);
+        };
+        // The fixture writes record i of shard k as example 2i + k, label (2i + k) % 7.
+        let shard: u64 = if s.shard.contains("-00001-of-") { 1 } else { 0 };
+        let label = ((2 * s.index + shard) % 7) as usize;
+        let target = values(&c.target);
+        assert_eq!(target[label], 1.0, "{}", c.id);
+        assert_eq!(target.iter().sum::<f32>(), 1.0, "{}", c.id);
+        assert_eq!(c.frame_indices.len(), 8, "the records hold 8 frames");
+    }
+    let checks =
+        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("flyvsfly".into()), &data, 2)
+            .unwrap();
+    assert_eq!(
+        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
+        vec![28, 14, 14]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = crate::common::quick_spec(dir.path(), &["linear"], 60);
+    spec.tasks = vec![PluginRef::Builtin("flyvsfly".into())];
+    spec.data = Some(data.clone());
+    spec.bootstrap = 0;
+    let r = scivid::pipeline::run(&spec).unwrap();
+    let t = &r.tasks[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    assert!(t.heads[0].error.is_none(), "{:?}", t.heads[0].error);
+    let map = t.heads[0].scores.get("test").and_then(|s| s.get("mAP"));
+    assert!(
+        map.is_some_and(|v| v.is_finite()),
+        "{:?}",
+        t.heads[0].scores
+    );
+
+    // A damaged shard: the error names the file and the record.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    for e in std::fs::read_dir(data.join("full/fly_vs_fly")).unwrap() {
+        let e = e.unwrap();
+        let mut bytes = std::fs::read(e.path()).unwrap();
+        if e.file_name().to_string_lossy().starts_with("val_") {
+            bytes[5000] ^= 0x10;
+        }
+        std::fs::write(bad.join(e.file_name()), bytes).unwrap();
+    }
+    let e = check_dataset_error(&rt, &bad);
+    assert!(
+        e.contains("val_fly_split_ids_shuffle")
+            && e.contains("record ")
+            && e.contains("hash mismatch"),
+        "{e}"
+    );
+}
+
+fn check_dataset_error(rt: &Runtime, data: &Path) -> String {
+    let r = scivid::pipeline::check_dataset(rt, &PluginRef::Builtin("flyvsfly".into()), data, 2);
+    match r {
+        Ok(_) => panic!("a damaged shard passed the check"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// CalMS21 on SciVid's released layout (`calms21_slim`, grayscale frames):
+/// indexed from the records' labels, decoded by the host.
+#[test]
+fn calms21_reads_scivids_released_array_record_shards() {
+    let data = crate::common::repo_root().join("tests/fixtures/array-record/calms21");
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "calms21", Some(&data));
+    let train = t.index("train").unwrap();
+    assert_eq!(train.len(), 16);
+    for (i, c) in train.iter().enumerate() {
+        assert_eq!(values(&c.target)[i % 4], 1.0, "{}", c.id);
+        assert!(c.id.contains("downsample16"), "{}", c.id);
+    }
+    let checks =
+        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("calms21".into()), &data, 2)
+            .unwrap();
+    assert_eq!(
+        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
+        vec![16, 8, 8]
+    );
+}

@@ -38,8 +38,32 @@ const SDK_FILES: [(&str, &str); 7] = [
     ),
 ];
 
+/// The SDK's ArrayRecord reader (a dependency of the SDK), vendored beside it.
+const RECORDS_FILES: [(&str, &str); 4] = [
+    (
+        "src/lib.rs",
+        include_str!("../../../sdk/records/src/lib.rs"),
+    ),
+    (
+        "src/array_record.rs",
+        include_str!("../../../sdk/records/src/array_record.rs"),
+    ),
+    (
+        "src/example.rs",
+        include_str!("../../../sdk/records/src/example.rs"),
+    ),
+    (
+        "src/riegeli.rs",
+        include_str!("../../../sdk/records/src/riegeli.rs"),
+    ),
+];
+
 const TASK_TEMPLATE: &str = include_str!("templates/task.rs.tmpl");
 const READOUT_TEMPLATE: &str = include_str!("templates/readout.rs.tmpl");
+
+/// The reader's dependencies, as the workspace pins them.
+const RECORDS_DEPS: &str =
+    "brotli-decompressor = \"5\"\nhighway = \"1\"\nruzstd = \"0.9\"\nsnap = \"1\"\n";
 
 /// The SDK version the vendored copy carries (the host's).
 fn sdk_version() -> &'static str {
@@ -115,8 +139,22 @@ pub fn create(kind: Kind, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
              # this crate: its WIT contract is exactly that host's.\n\
              [package]\nname = \"scivid-sdk\"\nversion = \"{v}\"\nedition = \"2024\"\n\
              license = \"Apache-2.0\"\npublish = false\n\n[dependencies]\n\
+             scivid-records = {{ path = \"../scivid-records\" }}\n\
              wit-bindgen = {{ version = \"0.63\", default-features = false, features = [\"macros\", \"realloc\"] }}\n",
             v = sdk_version()
+        ),
+    )?;
+    for (rel, text) in RECORDS_FILES {
+        write(&format!("vendor/scivid-records/{rel}"), text)?;
+    }
+    write(
+        "vendor/scivid-records/Cargo.toml",
+        &format!(
+            "# scivid's ArrayRecord reader {v}, vendored with the SDK.\n\
+             [package]\nname = \"scivid-records\"\nversion = \"{v}\"\nedition = \"2024\"\n\
+             license = \"Apache-2.0\"\npublish = false\n\n[dependencies]\n{deps}",
+            v = sdk_version(),
+            deps = RECORDS_DEPS
         ),
     )?;
     if kind == Kind::Task {

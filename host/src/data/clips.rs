@@ -10,9 +10,9 @@
 use super::npy;
 use super::zarr::Array;
 use crate::runtime::bindings::{
-    Clip, ClipSource, ClipTarget, InputSpec, TargetFrames, ValueMap, ZarrFrames,
+    Clip, ClipSource, ClipTarget, InputSpec, SequenceFrames, TargetFrames, ValueMap, ZarrFrames,
 };
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -102,8 +102,44 @@ pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
             bytes.zarr =
                 read_zarr(root, z, &times).with_context(|| format!("clip `{}`", clip.id))?;
         }
+        ClipSource::SequenceExample(s) => {
+            let times = resampled_indices(clip, input.frames as usize)?;
+            bytes.files = read_sequence_frames(root, s, &times)
+                .with_context(|| format!("clip `{}`", clip.id))?;
+        }
     }
     Ok(bytes)
+}
+
+/// The encoded frames `times` of one SequenceExample record in an
+/// ArrayRecord file, named `SHARD#RECORD/KEY[t]` for errors.
+fn read_sequence_frames(
+    root: &Path,
+    s: &SequenceFrames,
+    times: &[u32],
+) -> Result<Vec<(PathBuf, Vec<u8>)>> {
+    let path = resolve_inside(root, &s.shard)?;
+    let shard = path.display();
+    let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
+    let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
+    let example = scivid_records::SequenceExample::parse(&record)
+        .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
+    let frames = example
+        .list(&s.key)
+        .map_err(|e| anyhow!("{shard}: record {}: {e}", s.index))?;
+    times
+        .iter()
+        .map(|&t| {
+            let name = format!("{shard}#{}/{}[{t}]", s.index, s.key);
+            let Some(f) = frames.get(t as usize) else {
+                bail!("{name}: frame index out of range ({} frames)", frames.len());
+            };
+            match f.bytes() {
+                Some([one]) => Ok((PathBuf::from(name), one.clone())),
+                _ => bail!("{name}: not one encoded image (a {} feature)", f.kind()),
+            }
+        })
+        .collect()
 }
 
 /// Open each channel's array and read the chunks of frames `times`.
@@ -304,7 +340,7 @@ impl ClipBytes {
         let indices = resampled_indices(clip, input.frames as usize)?;
         let mut out = Vec::with_capacity(indices.len() * oh * ow * 3);
         match &clip.source {
-            ClipSource::ImageFiles(_) => {
+            ClipSource::ImageFiles(_) | ClipSource::SequenceExample(_) => {
                 for (path, bytes) in &self.files {
                     let frame = decode_image(path, bytes)?;
                     resize_into(&frame, oh, ow, &mut out);

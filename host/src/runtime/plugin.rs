@@ -222,7 +222,7 @@ fn as_spec(c: &Clip) -> Option<ClipSpec> {
         ClipSource::NpyVideo(p) => FrameSource::NpyVideo(p.clone()),
         ClipSource::NpyArray(a) => FrameSource::NpyArray(a.clone()),
         ClipSource::ImageFiles(f) => FrameSource::ImageFiles(f.clone()),
-        ClipSource::Zarr(_) => return None,
+        ClipSource::Zarr(_) | ClipSource::SequenceExample(_) => return None,
     };
     let ClipTarget::Values(target) = &c.target else {
         return None;

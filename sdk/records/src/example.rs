@@ -47,12 +47,25 @@ impl Feature {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SequenceExample {
     pub context: BTreeMap<String, Feature>,
+    /// Every feature list (empty after [`SequenceExample::parse_context`]).
     pub feature_lists: BTreeMap<String, Vec<Feature>>,
+    /// The number of steps in each feature list.
+    pub list_lengths: BTreeMap<String, usize>,
 }
 
 impl SequenceExample {
     /// Parse the serialized message.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
+        Self::parse_with(bytes, true)
+    }
+
+    /// Parse the context and count each feature list's steps, without
+    /// copying the lists (e.g. frames): what indexing a dataset needs.
+    pub fn parse_context(bytes: &[u8]) -> Result<Self> {
+        Self::parse_with(bytes, false)
+    }
+
+    fn parse_with(bytes: &[u8], with_lists: bool) -> Result<Self> {
         let mut out = SequenceExample::default();
         for field in Fields(bytes) {
             let (number, value) = field?;
@@ -70,12 +83,19 @@ impl SequenceExample {
                         if let (1, Value::Bytes(e)) = entry? {
                             let (name, list) = map_entry(e)?;
                             let mut steps = vec![];
+                            let mut n = 0;
                             for step in Fields(list) {
                                 if let (1, Value::Bytes(f)) = step? {
-                                    steps.push(feature(f)?);
+                                    n += 1;
+                                    if with_lists {
+                                        steps.push(feature(f)?);
+                                    }
                                 }
                             }
-                            out.feature_lists.insert(name, steps);
+                            out.list_lengths.insert(name.clone(), n);
+                            if with_lists {
+                                out.feature_lists.insert(name, steps);
+                            }
                         }
                     }
                 }
@@ -276,6 +296,9 @@ mod tests {
         let frames = ex.list("frames").unwrap();
         assert_eq!(frames[1].bytes().unwrap()[0], b"c");
         assert!(ex.list("video").unwrap_err().0.contains("frames"));
+        let summary = SequenceExample::parse_context(&msg).unwrap();
+        assert_eq!(summary.list_lengths["frames"], 2);
+        assert!(summary.feature_lists.is_empty() && summary.context == ex.context);
         assert!(SequenceExample::parse(&msg[..msg.len() - 1]).is_err());
     }
 }

@@ -4,17 +4,22 @@
 //! investigation, mount or other (the background). Metric: mean average
 //! precision over the three behaviours.
 //!
-//! Dataset layout (`scivid data synth calms21` writes one):
-//! `DIR/<split>/clips.csv` with columns `id,video,start,label` and
-//! grayscale frames `DIR/<split>/<video>/NNNNN.png`.
+//! Two dataset layouts:
+//! - SciVid's release: ArrayRecord shards of `tf.train.SequenceExample`,
+//!   `DIR/full/calms21_slim/calms21_<split>_split_ids_shuffle_*.array_record-NNNNN-of-MMMMM`
+//!   (or the shards directly in `DIR`), the class index in the context
+//!   feature `clip/label/index` (order below), frames under `image/encoded`.
+//! - The stand-in (`scivid data synth calms21` writes one):
+//!   `DIR/<split>/clips.csv` with columns `id,video,start,label` and
+//!   grayscale frames `DIR/<split>/<video>/NNNNN.png`.
 
-use scivid_sdk::data::{Csv, numbered_frames};
+use scivid_sdk::data::{Csv, labelled_sequence_clips, numbered_frames, release_shards};
 use scivid_sdk::metrics::{
     ScoreBuffer, confusion_rows, mean_average_precision, per_class_average_precision,
 };
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task, TaskInfo,
-    TaskKind, Tensor, bail, scivid_protocol,
+    Clip, ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
+    TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
 };
 
 const CLASSES: [&str; 4] = ["attack", "investigation", "mount", "other"];
@@ -48,6 +53,16 @@ impl Task for CalMS21 {
 
     fn splits() -> Vec<String> {
         vec!["train".into(), "val".into(), "test".into()]
+    }
+
+    /// SciVid's released shards when the dataset has them, else the stand-in.
+    fn clips(split: &str) -> Result<Vec<Clip>> {
+        let prefix = format!("calms21_{split}_split_ids_shuffle");
+        let shards = release_shards("full/calms21_slim", &prefix);
+        if !shards.is_empty() {
+            return labelled_sequence_clips(&shards, CLASSES.len(), FRAMES);
+        }
+        Ok(Self::index(split)?.into_iter().map(Clip::from).collect())
     }
 
     fn index(split: &str) -> Result<Vec<ClipSpec>> {
@@ -88,7 +103,7 @@ impl Task for CalMS21 {
     }
 
     /// Training label frequencies, as log-probabilities.
-    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+    fn control_clips(train_targets: &Tensor, clips: &[Clip]) -> Result<Tensor> {
         let freq = train_targets.mean(&[0], true)?;
         freq.add_scalar(1e-6)
             .log()

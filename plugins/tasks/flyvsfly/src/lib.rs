@@ -4,15 +4,22 @@
 //! background). Metric: mean average precision over the 6 behaviours, and
 //! without the two rarest (wing threat, tussling), as SciVid reports.
 //!
-//! Dataset layout (`scivid data synth flyvsfly` writes one):
-//! `DIR/<split>/clips.csv` with columns `id,video,start,labels` (labels:
-//! `;`-separated class names) and frames `DIR/<split>/<video>/NNNNN.png`.
+//! Two dataset layouts:
+//! - SciVid's release: ArrayRecord shards of `tf.train.SequenceExample`,
+//!   `DIR/full/fly_vs_fly/<split>_fly_split_ids_shuffle.array_record-NNNNN-of-MMMMM`
+//!   (or the shards directly in `DIR`), labels in the context feature
+//!   `clip/label/index` (class indices in the order below), frames under
+//!   `image/encoded`. The plugin reads each record's context; the host
+//!   decodes the frames.
+//! - The stand-in (`scivid data synth flyvsfly` writes one):
+//!   `DIR/<split>/clips.csv` with columns `id,video,start,labels` (labels:
+//!   `;`-separated class names) and frames `DIR/<split>/<video>/NNNNN.png`.
 
-use scivid_sdk::data::{Csv, numbered_frames};
+use scivid_sdk::data::{Csv, labelled_sequence_clips, numbered_frames, release_shards};
 use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision, per_class_average_precision};
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result, Task,
-    TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
+    Clip, ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result,
+    Task, TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
 };
 
 const CLASSES: [&str; 7] = [
@@ -25,7 +32,6 @@ const CLASSES: [&str; 7] = [
     "not_interacting",
 ];
 const FRAMES: u32 = 16;
-
 struct FlyVsFly;
 
 impl Task for FlyVsFly {
@@ -65,6 +71,18 @@ impl Task for FlyVsFly {
 
     fn splits() -> Vec<String> {
         vec!["train".into(), "val".into(), "test".into()]
+    }
+
+    /// SciVid's released shards when the dataset has them, else the stand-in.
+    fn clips(split: &str) -> Result<Vec<Clip>> {
+        let shards = release_shards(
+            "full/fly_vs_fly",
+            &format!("{split}_fly_split_ids_shuffle.array_record-"),
+        );
+        if !shards.is_empty() {
+            return labelled_sequence_clips(&shards, CLASSES.len(), FRAMES);
+        }
+        Ok(Self::index(split)?.into_iter().map(Clip::from).collect())
     }
 
     fn index(split: &str) -> Result<Vec<ClipSpec>> {
@@ -110,7 +128,7 @@ impl Task for FlyVsFly {
     }
 
     /// Training label frequencies, as logits.
-    fn control(train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+    fn control_clips(train_targets: &Tensor, clips: &[Clip]) -> Result<Tensor> {
         let p = train_targets.mean(&[0], true)?;
         let eps = 1e-6;
         let logit = p
