@@ -6,7 +6,9 @@
 //! released ArrayRecord shards.
 
 use crate::records::{ArrayRecord, SequenceExample};
-use crate::{Clip, ClipSource, ClipTarget, DATA_DIR, Error, Result, SequenceFrames, bail};
+use crate::{
+    Clip, ClipSource, ClipTarget, DATA_DIR, Error, FrameEncoding, Result, SequenceFrames, bail,
+};
 
 /// A CSV file with a header row (comma-separated, no quoting).
 #[derive(Debug, Clone)]
@@ -207,6 +209,7 @@ pub fn labelled_sequence_clips(
                     shard: shard.clone(),
                     index,
                     key: "image/encoded".into(),
+                    encoding: FrameEncoding::Images,
                 }),
                 frame_indices: (0..frames.min(n as u32)).collect(),
                 target: ClipTarget::Values(target),

@@ -168,8 +168,9 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
-    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FrameSource, Grant, InputSpec,
-    Metric, Protocol, SequenceFrames, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
+    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames, FrameEncoding,
+    FrameSource, Grant, InputSpec, Metric, Protocol, SequenceFrames, TargetFrames, TaskKind,
+    ValueMap, ZarrChannel, ZarrFrames,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
 /// Reading SciVid's released data in a task: ArrayRecord files of

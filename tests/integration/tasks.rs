@@ -450,3 +450,52 @@ fn calms21_reads_scivids_released_array_record_shards() {
         vec![16, 8, 8]
     );
 }
+
+/// Digital Typhoon on SciVid's released layout: per-step float lists of
+/// infrared (kelvin) decoded by the host with the task's value map, targets
+/// and the control's last pressure from the `pressure` list.
+#[test]
+fn typhoon_reads_scivids_released_array_record_shards() {
+    use scivid::runtime::bindings::InputSpec;
+    use scivid_records::{ArrayRecord, SequenceExample};
+    let data = crate::common::repo_root().join("tests/fixtures/array-record/typhoon");
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "typhoon", Some(&data));
+    let train = t.index("train").unwrap();
+    assert_eq!(train.len(), 9, "3 sequences x 3 starts (26 steps)");
+    let shard = data.join(
+        "full/digital_typhoon_slim/train_imsize_256_max_frames_32.array_record-00000-of-00001",
+    );
+    let record = ArrayRecord::open(&shard).unwrap().get(1).unwrap();
+    let ex = SequenceExample::parse(&record).unwrap();
+    let pressures: Vec<f32> = ex
+        .list("pressure")
+        .unwrap()
+        .iter()
+        .map(|f| f.floats().unwrap()[0])
+        .collect();
+    let clip = train.iter().find(|c| c.id == "train-storm1@2").unwrap();
+    let want: Vec<f32> = pressures[14..26].iter().map(|p| p - 983.91).collect();
+    assert_eq!(values(&clip.target), want.as_slice());
+    assert_eq!(clip.extras[0].data, vec![pressures[13] - 983.91]);
+
+    let input = InputSpec {
+        frames: 12,
+        height: 8,
+        width: 8,
+        channels: 1,
+    };
+    let frames = scivid::data::clips::decode(&data, clip, &input).unwrap();
+    let infrared = ex.list("image/infrared").unwrap();
+    for k in 0..12 {
+        let raw = infrared[2 + k].floats().unwrap();
+        for (i, v) in raw.iter().enumerate() {
+            let want = (v.clamp(170.0, 300.0) - 170.0) / 130.0;
+            let got = &frames[(k * 64 + i) * 3..][..3];
+            assert!(
+                got.iter().all(|g| (g - want).abs() < 1e-6),
+                "frame {k} pixel {i}"
+            );
+        }
+    }
+}

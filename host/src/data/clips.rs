@@ -10,9 +10,11 @@
 use super::npy;
 use super::zarr::Array;
 use crate::runtime::bindings::{
-    Clip, ClipSource, ClipTarget, InputSpec, SequenceFrames, TargetFrames, ValueMap, ZarrFrames,
+    Clip, ClipSource, ClipTarget, FloatFrames, FrameEncoding, InputSpec, SequenceFrames,
+    TargetFrames, ValueMap, ZarrFrames,
 };
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use scivid_records::Feature;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -134,12 +136,44 @@ fn read_sequence_frames(
             let Some(f) = frames.get(t as usize) else {
                 bail!("{name}: frame index out of range ({} frames)", frames.len());
             };
-            match f.bytes() {
-                Some([one]) => Ok((PathBuf::from(name), one.clone())),
-                _ => bail!("{name}: not one encoded image (a {} feature)", f.kind()),
-            }
+            let bytes = match (&s.encoding, f) {
+                (FrameEncoding::Images, Feature::Bytes(b)) if b.len() == 1 => b[0].clone(),
+                (FrameEncoding::Floats(ff), Feature::Floats(v)) => {
+                    let want = ff.height as usize * ff.width as usize;
+                    ensure!(
+                        v.len() == want,
+                        "{name}: {} values, a {} x {} frame needs {want}",
+                        v.len(),
+                        ff.height,
+                        ff.width
+                    );
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+                }
+                (FrameEncoding::Images, _) => {
+                    bail!("{name}: not one encoded image (a {} feature)", f.kind())
+                }
+                (FrameEncoding::Floats(_), _) => {
+                    bail!("{name}: not a float list (a {} feature)", f.kind())
+                }
+            };
+            Ok((PathBuf::from(name), bytes))
         })
         .collect()
+}
+
+/// One step of float frames (little-endian f32 bytes), mapped to the
+/// backbone's input: one channel [h, w].
+fn float_frame(bytes: &[u8], ff: &FloatFrames, what: &str) -> Result<Frame> {
+    let raw: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    Ok(Frame {
+        h: ff.height as usize,
+        w: ff.width as usize,
+        c: 1,
+        data: mapped(&raw, 1, &ff.values, what)?,
+    })
 }
 
 /// Open each channel's array and read the chunks of frames `times`.
@@ -326,6 +360,10 @@ impl ClipBytes {
         let map = match &clip.source {
             ClipSource::NpyArray((_, map)) => Some(map),
             ClipSource::Zarr(z) => Some(&z.values),
+            ClipSource::SequenceExample(SequenceFrames {
+                encoding: FrameEncoding::Floats(ff),
+                ..
+            }) => Some(&ff.values),
             _ => None,
         };
         if let Some(map) = map {
@@ -340,9 +378,20 @@ impl ClipBytes {
         let indices = resampled_indices(clip, input.frames as usize)?;
         let mut out = Vec::with_capacity(indices.len() * oh * ow * 3);
         match &clip.source {
-            ClipSource::ImageFiles(_) | ClipSource::SequenceExample(_) => {
+            ClipSource::ImageFiles(_) => {
                 for (path, bytes) in &self.files {
                     let frame = decode_image(path, bytes)?;
+                    resize_into(&frame, oh, ow, &mut out);
+                }
+            }
+            ClipSource::SequenceExample(s) => {
+                for (path, bytes) in &self.files {
+                    let frame = match &s.encoding {
+                        FrameEncoding::Images => decode_image(path, bytes)?,
+                        FrameEncoding::Floats(ff) => {
+                            float_frame(bytes, ff, &path.display().to_string())?
+                        }
+                    };
                     resize_into(&frame, oh, ow, &mut out);
                 }
             }

@@ -27,8 +27,9 @@ pub mod readout {
 pub use readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use task::exports::scivid::plugin::task_api::TaskInfo;
 pub use task::scivid::plugin::types::{
-    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FrameSource, Grant, InputSpec,
-    Metric, Protocol, SequenceFrames, TargetFrames, TaskKind, ValueMap, ZarrChannel, ZarrFrames,
+    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames, FrameEncoding,
+    FrameSource, Grant, InputSpec, Metric, Protocol, SequenceFrames, TargetFrames, TaskKind,
+    ValueMap, ZarrChannel, ZarrFrames,
 };
 
 /// A task-api (SDK 0.2.0) clip as a [`Clip`].

@@ -56,16 +56,23 @@ pub struct SequenceExample {
 impl SequenceExample {
     /// Parse the serialized message.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        Self::parse_with(bytes, true)
+        Self::parse_with(bytes, None)
     }
 
     /// Parse the context and count each feature list's steps, without
     /// copying the lists (e.g. frames): what indexing a dataset needs.
     pub fn parse_context(bytes: &[u8]) -> Result<Self> {
-        Self::parse_with(bytes, false)
+        Self::parse_with(bytes, Some(&[]))
     }
 
-    fn parse_with(bytes: &[u8], with_lists: bool) -> Result<Self> {
+    /// Like [`SequenceExample::parse_context`], also keeping the feature
+    /// lists named in `keys` (e.g. a per-step target, not the frames).
+    pub fn parse_lists(bytes: &[u8], keys: &[&str]) -> Result<Self> {
+        Self::parse_with(bytes, Some(keys))
+    }
+
+    /// `keys`: the feature lists to keep (None: all).
+    fn parse_with(bytes: &[u8], keys: Option<&[&str]>) -> Result<Self> {
         let mut out = SequenceExample::default();
         for field in Fields(bytes) {
             let (number, value) = field?;
@@ -82,6 +89,7 @@ impl SequenceExample {
                     for entry in Fields(lists) {
                         if let (1, Value::Bytes(e)) = entry? {
                             let (name, list) = map_entry(e)?;
+                            let with_lists = keys.is_none_or(|k| k.contains(&name.as_str()));
                             let mut steps = vec![];
                             let mut n = 0;
                             for step in Fields(list) {
@@ -299,6 +307,14 @@ mod tests {
         let summary = SequenceExample::parse_context(&msg).unwrap();
         assert_eq!(summary.list_lengths["frames"], 2);
         assert!(summary.feature_lists.is_empty() && summary.context == ex.context);
+        let some = SequenceExample::parse_lists(&msg, &["frames"]).unwrap();
+        assert_eq!(some.feature_lists, ex.feature_lists);
+        assert!(
+            SequenceExample::parse_lists(&msg, &["other"])
+                .unwrap()
+                .feature_lists
+                .is_empty()
+        );
         assert!(SequenceExample::parse(&msg[..msg.len() - 1]).is_err());
     }
 }

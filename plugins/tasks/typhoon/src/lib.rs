@@ -6,17 +6,26 @@
 //! 0, 1, 2, 5 and 11, and their mean (the primary metric); MAE likewise.
 //! Control: persistence (the last observed pressure at every lead).
 //!
-//! Dataset layout (`scivid data synth typhoon` writes one):
-//! `DIR/<split>/sequences.csv` with columns `id,file,pressures`: `file` is a
-//! float32 `.npy` of brightness temperatures [T, H, W, 1] in kelvin and
-//! `pressures` the `;`-separated central pressure (hPa) at each of the T
-//! steps. Training clips start at each of the first 8 steps (SciVid draws
-//! the start at random there); validation and test clips start at 0.
+//! Training clips start at each of the first 8 steps (SciVid draws the
+//! start at random there); validation and test clips start at 0.
+//!
+//! Two dataset layouts:
+//! - SciVid's release: ArrayRecord shards of `tf.train.SequenceExample`,
+//!   `DIR/full/digital_typhoon_slim/<split>_imsize_256_max_frames_32.array_record-NNNNN-of-MMMMM`
+//!   (or the shards directly in `DIR`): per step a float list
+//!   `image/infrared` (a square image, kelvin) and `pressure` (hPa); the
+//!   sequence's name in the context feature `key_`.
+//! - The stand-in (`scivid data synth typhoon` writes one):
+//!   `DIR/<split>/sequences.csv` with columns `id,file,pressures`: `file` is
+//!   a float32 `.npy` of brightness temperatures [T, H, W, 1] in kelvin and
+//!   `pressures` the `;`-separated central pressure (hPa) at each step.
 
-use scivid_sdk::data::Csv;
+use scivid_sdk::data::{Csv, release_shards};
+use scivid_sdk::records::{ArrayRecord, SequenceExample};
 use scivid_sdk::{
-    ClipSpec, DATA_DIR, Extra, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result,
-    Task, TaskInfo, TaskKind, Tensor, ValueMap, bail, scivid_protocol,
+    Clip, ClipSource, ClipTarget, DATA_DIR, Error, Extra, FloatFrames, FrameEncoding, Grant,
+    InputSpec, Metric, Metrics, Protocol, Result, SequenceFrames, Task, TaskInfo, TaskKind, Tensor,
+    ValueMap, bail, scivid_protocol,
 };
 
 const INPUT_STEPS: u32 = 12;
@@ -26,6 +35,119 @@ const REPORTED_LEADS: [usize; 5] = [0, 1, 2, 5, 11];
 const TRAIN_STARTS: u32 = 8;
 
 struct Typhoon;
+
+/// Brightness temperature clipped to [170, 300] K, scaled to [0, 1].
+fn brightness() -> ValueMap {
+    ValueMap {
+        clamp: Some((170.0, 300.0)),
+        shift: vec![170.0],
+        scale: vec![130.0],
+    }
+}
+
+/// The clips of one sequence: inputs from each of `starts` first steps,
+/// the target the next 12 pressures minus the training mean, the last
+/// observed pressure as an extra (for the control).
+fn sequence_clips(
+    id: &str,
+    pressures: &[f32],
+    starts: u32,
+    source: ClipSource,
+    out: &mut Vec<Clip>,
+) -> Result<()> {
+    let need = INPUT_STEPS as usize + LEADS;
+    if pressures.len() < need {
+        bail!(
+            "{} pressures, a sequence needs at least {need}",
+            pressures.len()
+        );
+    }
+    for start in 0..starts {
+        let s = start as usize;
+        if s + need > pressures.len() {
+            break;
+        }
+        let last = pressures[s + INPUT_STEPS as usize - 1] - MEAN_PRESSURE;
+        let target = pressures[s + INPUT_STEPS as usize..s + need]
+            .iter()
+            .map(|p| p - MEAN_PRESSURE)
+            .collect();
+        out.push(Clip {
+            id: format!("{id}@{start}"),
+            source: source.clone(),
+            frame_indices: (start..start + INPUT_STEPS).collect(),
+            target: ClipTarget::Values(target),
+            group: id.into(),
+            extras: vec![Extra {
+                name: "last_pressure".into(),
+                shape: vec![1],
+                data: vec![last],
+            }],
+        });
+    }
+    Ok(())
+}
+
+/// Clips of SciVid's released shards: one sequence per record, its
+/// pressures from the `pressure` list, its frames `image/infrared`.
+fn release_clips(shards: &[String], starts: u32) -> Result<Vec<Clip>> {
+    let mut clips = vec![];
+    for shard in shards {
+        let path = format!("{DATA_DIR}/{shard}");
+        let err = |e: scivid_sdk::records::Error| Error(format!("{path}: {e}"));
+        let mut file = ArrayRecord::open(std::path::Path::new(&path)).map_err(err)?;
+        let mut side = None;
+        for index in 0..file.len() {
+            let at = |what: String| Error(format!("{path}: record {index}: {what}"));
+            let record = file.get(index).map_err(err)?;
+            // The frame size, from the first record's first frame.
+            let side = match side {
+                Some(s) => s,
+                None => {
+                    let ex = SequenceExample::parse_lists(&record, &["image/infrared"])
+                        .map_err(|e| at(e.0))?;
+                    let first = ex.list("image/infrared").map_err(|e| at(e.0))?;
+                    let n = first
+                        .first()
+                        .and_then(|f| f.floats())
+                        .map_or(0, <[f32]>::len);
+                    let s = (n as f64).sqrt() as u32;
+                    if n == 0 || (s * s) as usize != n {
+                        return Err(at(format!("an infrared frame of {n} values is not square")));
+                    }
+                    *side.insert(s)
+                }
+            };
+            let ex = SequenceExample::parse_lists(&record, &["pressure"]).map_err(|e| at(e.0))?;
+            let pressures = ex
+                .list("pressure")
+                .map_err(|e| at(e.0))?
+                .iter()
+                .map(|f| f.floats().and_then(|v| v.first().copied()))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| at("a `pressure` step without a float".into()))?;
+            let name = match ex.context("key_").ok().and_then(|f| f.bytes()) {
+                Some([k]) => String::from_utf8_lossy(k).into_owned(),
+                _ => format!("{shard}#{index}"),
+            };
+            let source = ClipSource::SequenceExample(SequenceFrames {
+                shard: shard.clone(),
+                index,
+                key: "image/infrared".into(),
+                encoding: FrameEncoding::Floats(FloatFrames {
+                    height: side,
+                    width: side,
+                    values: brightness(),
+                }),
+            });
+            sequence_clips(&name, &pressures, starts, source, &mut clips).map_err(|e| at(e.0))?;
+        }
+    }
+    if clips.is_empty() {
+        bail!("{}: the shards hold no sequences", shards.join(", "));
+    }
+    Ok(clips)
+}
 
 impl Task for Typhoon {
     type Metrics = Errors;
@@ -60,50 +182,19 @@ impl Task for Typhoon {
         vec!["train".into(), "val".into(), "test".into()]
     }
 
-    fn index(split: &str) -> Result<Vec<ClipSpec>> {
-        let csv = Csv::read(&format!("{DATA_DIR}/{split}/sequences.csv"))?;
+    fn clips(split: &str) -> Result<Vec<Clip>> {
         let starts = if split == "train" { TRAIN_STARTS } else { 1 };
-        let need = INPUT_STEPS as usize + LEADS;
+        let shards = release_shards("full/digital_typhoon_slim", &format!("{split}_imsize_"));
+        if !shards.is_empty() {
+            return release_clips(&shards, starts);
+        }
+        let csv = Csv::read(&format!("{DATA_DIR}/{split}/sequences.csv"))?;
         let mut clips = vec![];
         for row in csv.rows() {
             let (id, file) = (row.get("id")?, row.get("file")?);
-            let pressures = row.floats("pressures")?;
-            if pressures.len() < need {
-                return Err(row.error(format!(
-                    "{} pressures, a sequence needs at least {need}",
-                    pressures.len()
-                )));
-            }
-            for start in 0..starts {
-                let s = start as usize;
-                if s + need > pressures.len() {
-                    break;
-                }
-                let last = pressures[s + INPUT_STEPS as usize - 1] - MEAN_PRESSURE;
-                let target = pressures[s + INPUT_STEPS as usize..s + need]
-                    .iter()
-                    .map(|p| p - MEAN_PRESSURE)
-                    .collect();
-                clips.push(ClipSpec {
-                    id: format!("{id}@{start}"),
-                    source: FrameSource::NpyArray((
-                        format!("{split}/{file}"),
-                        ValueMap {
-                            clamp: Some((170.0, 300.0)),
-                            shift: vec![170.0],
-                            scale: vec![130.0],
-                        },
-                    )),
-                    frame_indices: (start..start + INPUT_STEPS).collect(),
-                    target,
-                    group: id.into(),
-                    extras: vec![Extra {
-                        name: "last_pressure".into(),
-                        shape: vec![1],
-                        data: vec![last],
-                    }],
-                });
-            }
+            let source = ClipSource::NpyArray((format!("{split}/{file}"), brightness()));
+            sequence_clips(id, &row.floats("pressures")?, starts, source, &mut clips)
+                .map_err(|e| row.error(e.0))?;
         }
         if clips.is_empty() {
             bail!("{}: no sequences", csv.path());
@@ -116,7 +207,7 @@ impl Task for Typhoon {
     }
 
     /// Persistence: the last observed pressure at every lead.
-    fn control(_train_targets: &Tensor, clips: &[ClipSpec]) -> Result<Tensor> {
+    fn control_clips(_train_targets: &Tensor, clips: &[Clip]) -> Result<Tensor> {
         let mut out = Vec::with_capacity(clips.len() * LEADS);
         for c in clips {
             let Some(last) = c.extras.iter().find(|e| e.name == "last_pressure") else {
