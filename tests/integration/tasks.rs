@@ -419,6 +419,14 @@ fn flyvsfly_reads_scivids_released_array_record_shards() {
             && e.contains("hash mismatch"),
         "{e}"
     );
+    // A truncated shard (a download cut short): named, with what is missing.
+    let name = "test_fly_split_ids_shuffle.array_record-00000-of-00001";
+    let bytes = std::fs::read(data.join("full/fly_vs_fly").join(name)).unwrap();
+    std::fs::write(bad.join(name), &bytes[..bytes.len() - 70_000]).unwrap();
+    let val = "val_fly_split_ids_shuffle.array_record-00000-of-00001";
+    std::fs::copy(data.join("full/fly_vs_fly").join(val), bad.join(val)).unwrap();
+    let e = check_dataset_error(&rt, &bad);
+    assert!(e.contains(name) && e.contains("truncated"), "{e}");
 }
 
 fn check_dataset_error(rt: &Runtime, data: &Path) -> String {
