@@ -197,3 +197,15 @@ fn a_frame_claiming_a_huge_size_is_refused_before_decoding() {
         "{msg}"
     );
 }
+
+/// Found by the `zarr_metadata` fuzzer: `.zarray` metadata with a shape of
+/// 555555555092 x 9 in chunks of 4 x 5 made the plane's chunk list ask for
+/// 139 billion entries. Such an array is refused when opened.
+#[test]
+fn a_zarr_array_whose_plane_spans_billions_of_chunks_is_refused() {
+    let path = repo_root().join("tests/fuzz/corpus/zarr_metadata/oom-huge-plane");
+    let bytes = std::fs::read(&path).unwrap();
+    let e = scivid::data::zarr::Array::from_metadata(&bytes[1..], false).unwrap_err();
+    let e = format!("{e:#}");
+    assert!(e.contains("555555555092 x 9"), "{e}");
+}

@@ -328,6 +328,20 @@ impl Array {
             "chunks {:?} hold more than {MAX_CHUNK_ELEMENTS} elements",
             self.chunks
         );
+        if let [.., h, w] = self.shape[..] {
+            let (ch, cw) = (
+                self.chunks[self.chunks.len() - 2],
+                self.chunks[self.chunks.len() - 1],
+            );
+            ensure!(
+                h.checked_mul(w).is_some_and(|n| n <= MAX_PLANE_ELEMENTS),
+                "planes of {h} x {w} values, more than a frame may have ({MAX_PLANE_ELEMENTS})"
+            );
+            ensure!(
+                h.div_ceil(ch) * w.div_ceil(cw) <= MAX_PLANE_CHUNKS,
+                "a {h} x {w} plane in chunks of {ch} x {cw} spans more than {MAX_PLANE_CHUNKS} chunks"
+            );
+        }
         Ok(())
     }
 
@@ -481,6 +495,12 @@ impl Array {
 /// The largest chunk decoded, in elements (a hostile `chunks` entry could
 /// otherwise ask for any allocation).
 pub const MAX_CHUNK_ELEMENTS: usize = 1 << 26;
+/// The largest plane (the last two axes) read as a frame, in elements:
+/// ERA5 at 0.25 degrees is about 1 M.
+pub const MAX_PLANE_ELEMENTS: usize = 1 << 26;
+/// The most chunks one plane may span (found by fuzzing: a shape of
+/// 555555555092 x 9 in chunks of 4 x 5 asked for 139 billion).
+pub const MAX_PLANE_CHUNKS: usize = 1 << 16;
 
 fn dims(v: &Value, what: &str) -> Result<Vec<usize>> {
     let list = v
