@@ -5,19 +5,21 @@
 //!
 //! [`read`] gathers the bytes first (they also key the feature cache);
 //! [`ClipBytes::decode`] turns them into frames [T, H, W, 3].
-//! [`read_target`] reads a target the task left to the host.
+//! [`read_target`] reads a target the task left to the host. Sources with
+//! their own structure live beside: `zarr` (stores, host-read targets) and
+//! `records` (SequenceExample records of ArrayRecord files).
+
+mod records;
+mod zarr;
 
 use super::npy;
-use super::zarr::Array;
-use crate::runtime::bindings::{
-    Clip, ClipSource, ClipTarget, FloatFrames, FrameEncoding, InputSpec, SequenceFrames,
-    TargetFrames, ValueMap, ZarrFrames,
-};
-use anyhow::{Context, Result, anyhow, bail, ensure};
-use scivid_records::Feature;
+use crate::runtime::bindings::{Clip, ClipSource, FrameEncoding, InputSpec, ValueMap};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
+use zarr::ZarrChannelBytes;
+
+pub use zarr::read_target;
 
 /// Resolve `rel` under `root`, refusing absolute paths, `..`, and symlinks
 /// that lead outside `root`.
@@ -62,14 +64,6 @@ pub struct ClipBytes {
     zarr: Vec<ZarrChannelBytes>,
 }
 
-/// One channel of a Zarr source: its array, the fixed indices between time
-/// and the plane, and the chunk files read (None: absent, the fill value).
-struct ZarrChannelBytes {
-    array: Array,
-    index: Vec<usize>,
-    chunks: BTreeMap<Vec<usize>, Option<Vec<u8>>>,
-}
-
 /// Read the files behind `clip` (for image sequences and Zarr stores, only
 /// what the clip's frames use), resolved inside `root`.
 pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
@@ -102,243 +96,15 @@ pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
         ClipSource::Zarr(z) => {
             let times = resampled_indices(clip, input.frames as usize)?;
             bytes.zarr =
-                read_zarr(root, z, &times).with_context(|| format!("clip `{}`", clip.id))?;
+                zarr::read(root, z, &times).with_context(|| format!("clip `{}`", clip.id))?;
         }
         ClipSource::SequenceExample(s) => {
             let times = resampled_indices(clip, input.frames as usize)?;
-            bytes.files = read_sequence_frames(root, s, &times)
+            bytes.files = records::read_frames(root, s, &times)
                 .with_context(|| format!("clip `{}`", clip.id))?;
         }
     }
     Ok(bytes)
-}
-
-/// The encoded frames `times` of one SequenceExample record in an
-/// ArrayRecord file, named `SHARD#RECORD/KEY[t]` for errors.
-fn read_sequence_frames(
-    root: &Path,
-    s: &SequenceFrames,
-    times: &[u32],
-) -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    let path = resolve_inside(root, &s.shard)?;
-    let shard = path.display();
-    let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
-    let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
-    let example = scivid_records::SequenceExample::parse(&record)
-        .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
-    let frames = example
-        .list(&s.key)
-        .map_err(|e| anyhow!("{shard}: record {}: {e}", s.index))?;
-    times
-        .iter()
-        .map(|&t| {
-            let name = format!("{shard}#{}/{}[{t}]", s.index, s.key);
-            let Some(f) = frames.get(t as usize) else {
-                bail!("{name}: frame index out of range ({} frames)", frames.len());
-            };
-            let bytes = match (&s.encoding, f) {
-                (FrameEncoding::Images, Feature::Bytes(b)) if b.len() == 1 => b[0].clone(),
-                (FrameEncoding::Floats(ff), Feature::Floats(v)) => {
-                    let want = ff.height as usize * ff.width as usize;
-                    ensure!(
-                        v.len() == want,
-                        "{name}: {} values, a {} x {} frame needs {want}",
-                        v.len(),
-                        ff.height,
-                        ff.width
-                    );
-                    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-                }
-                (FrameEncoding::Images, _) => {
-                    bail!("{name}: not one encoded image (a {} feature)", f.kind())
-                }
-                (FrameEncoding::Floats(_), _) => {
-                    bail!("{name}: not a float list (a {} feature)", f.kind())
-                }
-            };
-            Ok((PathBuf::from(name), bytes))
-        })
-        .collect()
-}
-
-/// One step of float frames (little-endian f32 bytes), mapped to the
-/// backbone's input: one channel [h, w].
-fn float_frame(bytes: &[u8], ff: &FloatFrames, what: &str) -> Result<Frame> {
-    let raw: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    Ok(Frame {
-        h: ff.height as usize,
-        w: ff.width as usize,
-        c: 1,
-        data: mapped(&raw, 1, &ff.values, what)?,
-    })
-}
-
-/// Open each channel's array and read the chunks of frames `times`.
-fn read_zarr(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<ZarrChannelBytes>> {
-    ensure!(
-        matches!(z.channels.len(), 1 | 3),
-        "Zarr source `{}`: {} channels (1 or 3)",
-        z.store,
-        z.channels.len()
-    );
-    let mut out = vec![];
-    for ch in &z.channels {
-        let rel = format!("{}/{}", z.store, ch.array);
-        let name = rel.clone();
-        let dir = resolve_inside(root, &rel)?;
-        let array = Array::open(&dir, &name)?;
-        let index: Vec<usize> = ch.index.iter().map(|&i| i as usize).collect();
-        let mut chunks = BTreeMap::new();
-        for &t in times {
-            let lead: Vec<usize> = std::iter::once(t as usize)
-                .chain(index.iter().copied())
-                .collect();
-            for coords in array.plane_chunks(&lead)? {
-                if chunks.contains_key(&coords) {
-                    continue;
-                }
-                let key = array.chunk_path(&coords);
-                let key = key
-                    .strip_prefix(&dir)
-                    .unwrap_or(&key)
-                    .to_string_lossy()
-                    .to_string();
-                let file = read_optional(root, &format!("{rel}/{key}"))?;
-                chunks.insert(coords, file);
-            }
-        }
-        if let Some(first) = out.first() {
-            let first: &ZarrChannelBytes = first;
-            let (a, b) = (plane_size(&first.array), plane_size(&array));
-            ensure!(
-                a == b,
-                "{}: planes of {b:?}, but {} has {a:?}",
-                array.name,
-                first.array.name
-            );
-        }
-        out.push(ZarrChannelBytes {
-            array,
-            index,
-            chunks,
-        });
-    }
-    Ok(out)
-}
-
-fn plane_size(a: &Array) -> (usize, usize) {
-    let r = a.shape.len();
-    (a.shape[r - 2], a.shape[r - 1])
-}
-
-/// A file inside `root` if it exists (a Zarr chunk may be absent: it is
-/// then the fill value); a link out of `root` is still refused.
-fn read_optional(root: &Path, rel: &str) -> Result<Option<Vec<u8>>> {
-    match std::fs::symlink_metadata(root.join(rel)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        _ => {}
-    }
-    let path = resolve_inside(root, rel)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(Some(bytes))
-}
-
-impl ZarrChannelBytes {
-    /// Decoded planes [H, W] of frames `times`, chunk by chunk.
-    fn planes(&self, times: &[u32]) -> Result<Vec<Vec<f32>>> {
-        let mut decoded: HashMap<Vec<usize>, Vec<f32>> = HashMap::new();
-        let mut out = vec![];
-        for &t in times {
-            let lead: Vec<usize> = std::iter::once(t as usize)
-                .chain(self.index.iter().copied())
-                .collect();
-            for coords in self.array.plane_chunks(&lead)? {
-                if decoded.contains_key(&coords) {
-                    continue;
-                }
-                let file = self.chunks.get(&coords).with_context(|| {
-                    format!("{}: chunk {coords:?} was not read", self.array.name)
-                })?;
-                let values = self.array.decode_chunk(file.as_deref()).with_context(|| {
-                    format!(
-                        "{}: chunk {}",
-                        self.array.name,
-                        self.array.chunk_path(&coords).display()
-                    )
-                })?;
-                decoded.insert(coords, values);
-            }
-            out.push(self.array.plane(&lead, &decoded)?);
-        }
-        Ok(out)
-    }
-}
-
-/// Frames `times` of a Zarr source as [H, W, C] (channels interleaved).
-fn zarr_frames(channels: &[ZarrChannelBytes], times: &[u32]) -> Result<Vec<Frame>> {
-    let (h, w) = plane_size(&channels[0].array);
-    let c = channels.len();
-    let planes: Vec<Vec<Vec<f32>>> = channels
-        .iter()
-        .map(|ch| ch.planes(times))
-        .collect::<Result<_>>()?;
-    Ok((0..times.len())
-        .map(|k| {
-            let mut data = vec![0f32; h * w * c];
-            for (ch, p) in planes.iter().enumerate() {
-                for (i, v) in p[k].iter().enumerate() {
-                    data[i * c + ch] = *v;
-                }
-            }
-            Frame { h, w, c, data }
-        })
-        .collect())
-}
-
-/// The target of a clip whose task left it to the host
-/// ([`ClipTarget::Frames`]): [frames, channels, height, width] at the
-/// stored resolution, `(value(f) - value(minus-frame)) / scale[c]`.
-pub fn read_target(root: &Path, clip: &Clip) -> Result<Vec<f32>> {
-    let (ClipTarget::Frames(t), ClipSource::Zarr(z)) = (&clip.target, &clip.source) else {
-        bail!("clip `{}`: not a target read from Zarr frames", clip.id);
-    };
-    let go = || -> Result<Vec<f32>> {
-        let TargetFrames {
-            frames,
-            minus_frame,
-            scale,
-        } = t;
-        let mut times = frames.clone();
-        times.extend(minus_frame.iter().copied());
-        let channels = read_zarr(root, z, &times)?;
-        let c = channels.len();
-        ensure!(
-            scale.len() == 1 || scale.len() == c,
-            "target scale has {} entries for {c} channels",
-            scale.len()
-        );
-        ensure!(!scale.contains(&0.0), "target scale of 0");
-        let (h, w) = plane_size(&channels[0].array);
-        let mut out = Vec::with_capacity(frames.len() * c * h * w);
-        let planes: Vec<Vec<Vec<f32>>> = channels
-            .iter()
-            .map(|ch| ch.planes(&times))
-            .collect::<Result<_>>()?;
-        for k in 0..frames.len() {
-            for (ch, p) in planes.iter().enumerate() {
-                let s = scale[if scale.len() == 1 { 0 } else { ch }];
-                let base = minus_frame.map(|_| &p[frames.len()]);
-                for (i, v) in p[k].iter().enumerate() {
-                    out.push((v - base.map_or(0.0, |b| b[i])) / s);
-                }
-            }
-        }
-        Ok(out)
-    };
-    go().with_context(|| format!("clip `{}`: target", clip.id))
 }
 
 impl ClipBytes {
@@ -350,17 +116,12 @@ impl ClipBytes {
             h.update(Sha256::digest(bytes));
         }
         for ch in &self.zarr {
-            h.update(Sha256::digest(&ch.array.metadata));
-            h.update(format!("{:?}", ch.index).as_bytes());
-            for (coords, file) in &ch.chunks {
-                h.update(format!("{coords:?}").as_bytes());
-                h.update(file.as_deref().map(Sha256::digest).unwrap_or_default());
-            }
+            ch.digest_into(&mut h);
         }
         let map = match &clip.source {
             ClipSource::NpyArray((_, map)) => Some(map),
             ClipSource::Zarr(z) => Some(&z.values),
-            ClipSource::SequenceExample(SequenceFrames {
+            ClipSource::SequenceExample(crate::runtime::bindings::SequenceFrames {
                 encoding: FrameEncoding::Floats(ff),
                 ..
             }) => Some(&ff.values),
@@ -389,14 +150,14 @@ impl ClipBytes {
                     let frame = match &s.encoding {
                         FrameEncoding::Images => decode_image(path, bytes)?,
                         FrameEncoding::Floats(ff) => {
-                            float_frame(bytes, ff, &path.display().to_string())?
+                            records::float_frame(bytes, ff, &path.display().to_string())?
                         }
                     };
                     resize_into(&frame, oh, ow, &mut out);
                 }
             }
             ClipSource::Zarr(z) => {
-                let frames = zarr_frames(&self.zarr, &indices)
+                let frames = zarr::frames(&self.zarr, &indices)
                     .with_context(|| format!("clip `{}`", clip.id))?;
                 for f in frames {
                     let data = mapped(&f.data, f.c, &z.values, &z.store)?;
@@ -467,7 +228,7 @@ pub fn decode_frame(bytes: &[u8], what: &str, h: usize, w: usize) -> Result<Vec<
 }
 
 /// One frame of f32 values, row-major [h, w, c].
-struct Frame {
+pub(super) struct Frame {
     h: usize,
     w: usize,
     c: usize,
@@ -512,7 +273,7 @@ fn decode_image(path: &Path, bytes: &[u8]) -> Result<Frame> {
 }
 
 /// Apply a task's value map to one frame's raw values.
-fn mapped(raw: &[f32], c: usize, m: &ValueMap, what: &str) -> Result<Vec<f32>> {
+pub(super) fn mapped(raw: &[f32], c: usize, m: &ValueMap, what: &str) -> Result<Vec<f32>> {
     for (name, list) in [("shift", &m.shift), ("scale", &m.scale)] {
         if !(list.len() == 1 || list.len() == c) {
             bail!(
