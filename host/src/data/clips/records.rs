@@ -19,7 +19,8 @@ pub(super) fn read_frames(
     let shard = path.display();
     let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
     let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
-    let example = scivid_records::SequenceExample::parse(&record)
+    // Only the frames' list is copied out of the record.
+    let example = scivid_records::SequenceExample::parse_lists(&record, &[s.key.as_str()])
         .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
     let frames = example
         .list(&s.key)

@@ -7,6 +7,7 @@ use crate::data::zarr::Array;
 use crate::runtime::bindings::{Clip, ClipSource, ClipTarget, TargetFrames, ZarrFrames};
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -100,33 +101,25 @@ impl ZarrChannelBytes {
         }
     }
 
-    /// Decoded planes [H, W] of frames `times`, chunk by chunk.
+    /// Decoded planes [H, W] of frames `times`, each chunk decoded once.
     fn planes(&self, times: &[u32]) -> Result<Vec<Vec<f32>>> {
-        let mut decoded: HashMap<Vec<usize>, Vec<f32>> = HashMap::new();
-        let mut out = vec![];
-        for &t in times {
-            let lead: Vec<usize> = std::iter::once(t as usize)
-                .chain(self.index.iter().copied())
-                .collect();
-            for coords in self.array.plane_chunks(&lead)? {
-                if decoded.contains_key(&coords) {
-                    continue;
-                }
-                let file = self.chunks.get(&coords).with_context(|| {
-                    format!("{}: chunk {coords:?} was not read", self.array.name)
-                })?;
-                let values = self.array.decode_chunk(file.as_deref()).with_context(|| {
-                    format!(
-                        "{}: chunk {}",
-                        self.array.name,
-                        self.array.chunk_path(&coords).display()
-                    )
-                })?;
-                decoded.insert(coords, values);
-            }
-            out.push(self.array.plane(&lead, &decoded)?);
-        }
-        Ok(out)
+        let mut decoded = HashMap::new();
+        let mut fetch = |coords: &[usize]| {
+            let file = self
+                .chunks
+                .get(coords)
+                .with_context(|| format!("{}: chunk {coords:?} was not read", self.array.name))?;
+            Ok(file.as_deref().map(Cow::Borrowed))
+        };
+        times
+            .iter()
+            .map(|&t| {
+                let lead: Vec<usize> = std::iter::once(t as usize)
+                    .chain(self.index.iter().copied())
+                    .collect();
+                self.array.plane_with(&lead, &mut decoded, &mut fetch)
+            })
+            .collect()
     }
 }
 

@@ -17,6 +17,7 @@ pub mod write;
 use anyhow::{Context, Result, bail, ensure};
 use codecs::Compressor;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -471,24 +472,44 @@ impl Array {
 }
 
 impl Array {
+    /// Plane `lead`, decoding each chunk it spans once (kept in `decoded`
+    /// for the next plane); `fetch` gives a chunk's bytes by grid
+    /// coordinates (None: absent, the fill value).
+    pub fn plane_with<'a>(
+        &self,
+        lead: &[usize],
+        decoded: &mut HashMap<Vec<usize>, Vec<f32>>,
+        mut fetch: impl FnMut(&[usize]) -> Result<Option<Cow<'a, [u8]>>>,
+    ) -> Result<Vec<f32>> {
+        for coords in self.plane_chunks(lead)? {
+            if decoded.contains_key(&coords) {
+                continue;
+            }
+            let bytes = fetch(&coords)?;
+            let values = self.decode_chunk(bytes.as_deref()).with_context(|| {
+                format!(
+                    "{}: chunk {}",
+                    self.name,
+                    self.chunk_path(&coords).display()
+                )
+            })?;
+            decoded.insert(coords, values);
+        }
+        self.plane(lead, decoded)
+    }
+
     /// Plane `lead` read straight from the store's files (missing chunks
     /// are the fill value). Clips read through `data::clips`, which also
     /// keeps every file inside the dataset directory.
     pub fn read_plane(&self, lead: &[usize]) -> Result<Vec<f32>> {
-        let mut chunks = HashMap::new();
-        for coords in self.plane_chunks(lead)? {
-            let path = self.chunk_path(&coords);
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => Some(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-            };
-            let values = self
-                .decode_chunk(bytes.as_deref())
-                .with_context(|| format!("{}: chunk {}", self.name, path.display()))?;
-            chunks.insert(coords, values);
-        }
-        self.plane(lead, &chunks)
+        self.plane_with(lead, &mut HashMap::new(), |coords| {
+            let path = self.chunk_path(coords);
+            match std::fs::read(&path) {
+                Ok(b) => Ok(Some(Cow::Owned(b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            }
+        })
     }
 }
 

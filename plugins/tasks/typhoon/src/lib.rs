@@ -100,12 +100,16 @@ fn release_clips(shards: &[String], starts: u32) -> Result<Vec<Clip>> {
         for index in 0..file.len() {
             let at = |what: String| Error(format!("{path}: record {index}: {what}"));
             let record = file.get(index).map_err(err)?;
-            // The frame size, from the first record's first frame.
+            // One parse per record; the first also gives the frame size
+            // (its first infrared frame).
+            let keys: &[&str] = match side {
+                Some(_) => &["pressure"],
+                None => &["pressure", "image/infrared"],
+            };
+            let ex = SequenceExample::parse_lists(&record, keys).map_err(|e| at(e.0))?;
             let side = match side {
                 Some(s) => s,
                 None => {
-                    let ex = SequenceExample::parse_lists(&record, &["image/infrared"])
-                        .map_err(|e| at(e.0))?;
                     let first = ex.list("image/infrared").map_err(|e| at(e.0))?;
                     let n = first
                         .first()
@@ -118,7 +122,6 @@ fn release_clips(shards: &[String], starts: u32) -> Result<Vec<Clip>> {
                     *side.insert(s)
                 }
             };
-            let ex = SequenceExample::parse_lists(&record, &["pressure"]).map_err(|e| at(e.0))?;
             let pressures = ex
                 .list("pressure")
                 .map_err(|e| at(e.0))?
