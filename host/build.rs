@@ -1,6 +1,7 @@
 //! Builds the built-in plugins in `plugins/` for wasm32-wasip2 and embeds
 //! them, so a fresh clone needs no extra step and `scivid` finds them
-//! without being told where they are.
+//! without being told where they are; and, with the `video` feature, the
+//! C shim over FFmpeg's libraries when pkg-config finds them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +37,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
     record_git_commit(root);
+    build_video_shim(&manifest_dir);
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let target_dir = out.join("plugins-target");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -90,6 +92,50 @@ fn main() {
     }
     code.push_str("];\n");
     std::fs::write(out.join("builtin_plugins.rs"), code).unwrap();
+}
+
+/// With the `video` feature, compile `src/data/video/ffmpeg.c` against the
+/// FFmpeg libraries pkg-config finds and set `cfg(scivid_ffmpeg)`. Their
+/// absence is a warning, not a failure: the README's commands must build
+/// on a machine without them (video sources then say what to install).
+fn build_video_shim(manifest_dir: &Path) {
+    println!("cargo::rustc-check-cfg=cfg(scivid_ffmpeg)");
+    let shim = manifest_dir.join("src/data/video/ffmpeg.c");
+    println!("cargo:rerun-if-changed={}", shim.display());
+    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    if std::env::var_os("CARGO_FEATURE_VIDEO").is_none() {
+        return;
+    }
+    let mut found = Vec::new();
+    for lib in ["libavformat", "libavcodec", "libswscale", "libavutil"] {
+        // Linked after the shim (below): a static archive must come before
+        // the shared libraries that resolve its symbols.
+        match pkg_config::Config::new().cargo_metadata(false).probe(lib) {
+            Ok(lib) => found.push(lib),
+            Err(e) => {
+                println!(
+                    "cargo:warning=video files disabled: {lib} not found ({}); \
+                     on Debian: apt-get install libavformat-dev libavcodec-dev libswscale-dev",
+                    e.to_string().lines().next().unwrap_or("")
+                );
+                return;
+            }
+        }
+    }
+    cc::Build::new()
+        .file(&shim)
+        .includes(found.iter().flat_map(|l| &l.include_paths))
+        .warnings(true)
+        .compile("scivid_ffmpeg");
+    for lib in &found {
+        for dir in &lib.link_paths {
+            println!("cargo:rustc-link-search=native={}", dir.display());
+        }
+        for name in &lib.libs {
+            println!("cargo:rustc-link-lib={name}");
+        }
+    }
+    println!("cargo:rustc-cfg=scivid_ffmpeg");
 }
 
 /// Record the source commit for provenance, when built from a git checkout.

@@ -20,4 +20,5 @@ mod slurm;
 mod spec_file;
 mod tasks;
 mod third_party;
+mod video;
 mod zarr;

@@ -4,4 +4,5 @@
 pub mod clips;
 pub mod npy;
 pub mod synth;
+pub mod video;
 pub mod zarr;
