@@ -12,15 +12,16 @@ pub mod shared {
     });
 }
 
-/// The `task-with-clips` world: `task-api` and, since 0.2.3, `task-clips`.
+/// The `task-with-sampled-clips` world: `task-api` and, since 0.2.4,
+/// `task-sampled-clips`.
 pub mod task {
     wit_bindgen::generate!({
         path: "wit",
-        world: "task-with-clips",
+        world: "task-with-sampled-clips",
         runtime_path: "::scivid_sdk::__wit_bindgen::rt",
         with: {
-            "scivid:plugin/tensor@0.2.3": crate::bindings::shared::scivid::plugin::tensor,
-            "scivid:plugin/types@0.2.3": crate::bindings::shared::scivid::plugin::types,
+            "scivid:plugin/tensor@0.2.4": crate::bindings::shared::scivid::plugin::tensor,
+            "scivid:plugin/types@0.2.4": crate::bindings::shared::scivid::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_task_world",
@@ -35,8 +36,8 @@ pub mod readout {
         world: "readout",
         runtime_path: "::scivid_sdk::__wit_bindgen::rt",
         with: {
-            "scivid:plugin/tensor@0.2.3": crate::bindings::shared::scivid::plugin::tensor,
-            "scivid:plugin/types@0.2.3": crate::bindings::shared::scivid::plugin::types,
+            "scivid:plugin/tensor@0.2.4": crate::bindings::shared::scivid::plugin::tensor,
+            "scivid:plugin/types@0.2.4": crate::bindings::shared::scivid::plugin::types,
         },
         pub_export_macro: true,
         export_macro_name: "__export_readout_world",

@@ -11,7 +11,7 @@
 //! - A **readout** implements [`Readout`] (declare parameters, forward) and
 //!   calls [`export_readout!`].
 //!
-//! The contract is the WIT package `scivid:plugin@0.2.3` in `sdk/wit`; the
+//! The contract is the WIT package `scivid:plugin@0.2.4` in `sdk/wit`; the
 //! SDK version a plugin was built with is embedded in a custom section that
 //! the host checks before it compiles the plugin.
 //!
@@ -168,9 +168,10 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
-    Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames, FrameEncoding,
-    FrameSource, Grant, InputSpec, Metric, Protocol, SequenceFrames, TargetFrames, TaskKind,
-    ValueMap, ZarrChannel, ZarrFrames,
+    Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames,
+    FrameEncoding, FrameSampling, FrameSource, FrameWindow, GaussianBlur, Grant, InputSpec,
+    MediaSource, Metric, Protocol, RandomWindow, SampledClip, SequenceFrames, TargetFrames,
+    TaskKind, UpscaleCrop, ValueMap, ZarrChannel, ZarrFrames,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
 /// Reading SciVid's released data in a task: ArrayRecord files of
@@ -255,6 +256,16 @@ pub trait Task {
     fn clips(split: &str) -> Result<Vec<Clip>> {
         Ok(Self::index(split)?.into_iter().map(Clip::from).collect())
     }
+    /// Clips of `split` with every source, video files among them, and frame
+    /// sampling the host does (a random window, the middle, a linspace over
+    /// a whole video). Since SDK 0.2.4; by default the clips of
+    /// [`Task::clips`], each taking its own frame indices.
+    fn sampled_clips(split: &str) -> Result<Vec<SampledClip>> {
+        Ok(Self::clips(split)?
+            .into_iter()
+            .map(SampledClip::from)
+            .collect())
+    }
     /// Training loss (a scalar tensor built from host ops so gradients flow).
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor>;
     /// Predictions of the no-video baseline for `clips`. Implement this or
@@ -272,6 +283,75 @@ pub trait Task {
             .map(ClipSpec::try_from)
             .collect::<Result<Vec<_>>>()?;
         Self::control(train_targets, &specs)
+    }
+    /// The control for clips of [`Task::sampled_clips`]. Since SDK 0.2.4; by
+    /// default [`Task::control_clips`], for clips a [`Clip`] can carry.
+    fn control_sampled(train_targets: &Tensor, clips: &[SampledClip]) -> Result<Tensor> {
+        let clips = clips
+            .iter()
+            .cloned()
+            .map(Clip::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Self::control_clips(train_targets, &clips)
+    }
+    /// The training split's augmentation in `online` runs (features
+    /// recomputed every step), applied in order to each clip's frames at
+    /// the task's size; `cached` runs use none. Since SDK 0.2.4; by default
+    /// none. SciVid's CalMS21, for example:
+    /// `[UpscaleCrop { 1.0, 2.0, p 1 }, GaussianBlur { 0.1, 2.0, 36 taps, p 0.5 }, FlipLeftRight(0.5)]`.
+    fn augmentations() -> Vec<Augmentation> {
+        vec![]
+    }
+}
+
+impl From<Clip> for SampledClip {
+    fn from(c: Clip) -> Self {
+        SampledClip {
+            id: c.id,
+            source: match c.source {
+                ClipSource::NpyVideo(p) => MediaSource::NpyVideo(p),
+                ClipSource::NpyArray(a) => MediaSource::NpyArray(a),
+                ClipSource::ImageFiles(f) => MediaSource::ImageFiles(f),
+                ClipSource::Zarr(z) => MediaSource::Zarr(z),
+                ClipSource::SequenceExample(s) => MediaSource::SequenceExample(s),
+            },
+            sampling: FrameSampling::Indices(c.frame_indices),
+            target: c.target,
+            group: c.group,
+            extras: c.extras,
+        }
+    }
+}
+
+/// A [`SampledClip`] as the SDK 0.2.3 [`Clip`], if its source and frames fit.
+impl TryFrom<SampledClip> for Clip {
+    type Error = Error;
+    fn try_from(c: SampledClip) -> Result<Self> {
+        let needs = |what: &str| {
+            Error(format!(
+                "clip `{}` has {what}, which only Task::sampled_clips and Task::control_sampled carry",
+                c.id
+            ))
+        };
+        let source = match c.source {
+            MediaSource::NpyVideo(p) => ClipSource::NpyVideo(p),
+            MediaSource::NpyArray(a) => ClipSource::NpyArray(a),
+            MediaSource::ImageFiles(f) => ClipSource::ImageFiles(f),
+            MediaSource::Zarr(z) => ClipSource::Zarr(z),
+            MediaSource::SequenceExample(s) => ClipSource::SequenceExample(s),
+            MediaSource::Video(_) => return Err(needs("a video file source")),
+        };
+        let FrameSampling::Indices(frame_indices) = c.sampling else {
+            return Err(needs("frames the host samples"));
+        };
+        Ok(Clip {
+            id: c.id,
+            source,
+            frame_indices,
+            target: c.target,
+            group: c.group,
+            extras: c.extras,
+        })
     }
 }
 
@@ -422,7 +502,7 @@ pub mod __adapters {
     use crate::bindings::readout::exports::scivid::plugin::readout_api as rapi;
     use crate::bindings::shared::scivid::plugin::tensor::Tensor as RawTensor;
     use crate::bindings::task::exports::scivid::plugin::task_api as tapi;
-    use crate::bindings::task::exports::scivid::plugin::task_clips as tclips;
+    use crate::bindings::task::exports::scivid::plugin::task_sampled_clips as tsampled;
     use std::cell::RefCell;
     use std::marker::PhantomData;
 
@@ -438,8 +518,11 @@ pub mod __adapters {
             T::splits()
         }
         fn index(split: String) -> std::result::Result<Vec<ClipSpec>, String> {
-            let clips = T::clips(&split).map_err(|e| e.0)?;
-            let specs: Result<Vec<ClipSpec>> = clips.into_iter().map(ClipSpec::try_from).collect();
+            let clips = T::sampled_clips(&split).map_err(|e| e.0)?;
+            let specs: Result<Vec<ClipSpec>> = clips
+                .into_iter()
+                .map(|c| Clip::try_from(c).and_then(ClipSpec::try_from))
+                .collect();
             specs.map_err(|e| e.0)
         }
         fn loss(p: &RawTensor, t: &RawTensor) -> std::result::Result<RawTensor, String> {
@@ -447,21 +530,30 @@ pub mod __adapters {
             T::loss(p, t).map(Tensor::into_raw).map_err(|e| e.0)
         }
         fn control(t: &RawTensor, clips: Vec<ClipSpec>) -> std::result::Result<RawTensor, String> {
-            let clips: Vec<Clip> = clips.into_iter().map(Clip::from).collect();
-            T::control_clips(Tensor::borrowed(t), &clips)
+            let clips: Vec<SampledClip> = clips
+                .into_iter()
+                .map(|c| SampledClip::from(Clip::from(c)))
+                .collect();
+            T::control_sampled(Tensor::borrowed(t), &clips)
                 .map(Tensor::into_raw)
                 .map_err(|e| e.0)
         }
     }
 
-    impl<T: Task + 'static> tclips::Guest for TaskAdapter<T> {
-        fn clips(split: String) -> std::result::Result<Vec<Clip>, String> {
-            T::clips(&split).map_err(|e| e.0)
+    impl<T: Task + 'static> tsampled::Guest for TaskAdapter<T> {
+        fn clips(split: String) -> std::result::Result<Vec<SampledClip>, String> {
+            T::sampled_clips(&split).map_err(|e| e.0)
         }
-        fn control(t: &RawTensor, clips: Vec<Clip>) -> std::result::Result<RawTensor, String> {
-            T::control_clips(Tensor::borrowed(t), &clips)
+        fn control(
+            t: &RawTensor,
+            clips: Vec<SampledClip>,
+        ) -> std::result::Result<RawTensor, String> {
+            T::control_sampled(Tensor::borrowed(t), &clips)
                 .map(Tensor::into_raw)
                 .map_err(|e| e.0)
+        }
+        fn augmentations() -> Vec<Augmentation> {
+            T::augmentations()
         }
     }
 

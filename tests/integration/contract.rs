@@ -87,6 +87,41 @@ fn task_built_against_the_frozen_0_2_2_sdk_still_indexes_trains_and_scores() {
     );
 }
 
+/// A task built against the frozen 0.2.3 contract gives its clips through
+/// `task-clips` (no `task-sampled-clips`, added in 0.2.4; its `task-api`
+/// index and control refuse): it loads, indexes, trains and is scored.
+#[test]
+fn task_built_against_the_frozen_0_2_3_sdk_gives_clips_through_task_clips() {
+    let rt = Runtime::new(None).unwrap();
+    let old = test_plugin("sdk-0-2-3-task");
+    let c = rt.load_file(&old).unwrap();
+    assert_eq!(c.sdk_version.to_string(), "0.2.3");
+    let wit =
+        std::fs::read_to_string(repo_root().join("sdk/wit-snapshots/0.2.3/tensor.wit")).unwrap();
+    assert!(
+        wit.starts_with("package scivid:plugin@0.2.3;")
+            && wit.contains("interface task-clips")
+            && !wit.contains("task-sampled-clips")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = crate::common::quick_spec(dir.path(), &["linear"], 40);
+    spec.tasks = vec![scivid::pipeline::PluginRef::File(old)];
+    spec.bootstrap = 0;
+    let r = scivid::pipeline::run(&spec).unwrap();
+    let t = &r.tasks[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    let head = &t.heads[0];
+    assert!(head.error.is_none(), "{:?}", head.error);
+    assert_eq!(head.steps, 40);
+    let acc = t.control.values().next().and_then(|s| s.get("accuracy"));
+    assert!(
+        acc.is_some_and(|a| a.is_finite()),
+        "control scored: {:?}",
+        t.control
+    );
+}
+
 #[test]
 fn component_without_a_scivid_world_is_refused() {
     let rt = Runtime::new(None).unwrap();

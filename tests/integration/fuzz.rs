@@ -6,7 +6,7 @@
 
 use crate::common::repo_root;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use scivid::runtime::bindings::{Clip, ClipSource, ClipTarget, InputSpec};
+use scivid::runtime::bindings::{ClipTarget, FrameSampling, InputSpec, MediaSource, SampledClip};
 use std::path::Path;
 
 /// `n` mutated copies of `valid` (deterministic for a seed).
@@ -120,10 +120,10 @@ fn png_frames_survive_mutations() {
     let img = image::RgbImage::from_fn(12, 10, |x, y| image::Rgb([x as u8 * 20, y as u8 * 25, 99]));
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
-    let clip = Clip {
+    let clip = SampledClip {
         id: "c".into(),
-        source: ClipSource::ImageFiles(vec!["f.png".into()]),
-        frame_indices: vec![0, 0],
+        source: MediaSource::ImageFiles(vec!["f.png".into()]),
+        sampling: FrameSampling::Indices(vec![0, 0]),
         target: ClipTarget::Values(vec![]),
         group: "g".into(),
         extras: vec![],
@@ -136,7 +136,7 @@ fn png_frames_survive_mutations() {
     };
     survive("png frame", &png, 1000, |b| {
         std::fs::write(dir.path().join("f.png"), b).unwrap();
-        scivid::data::clips::decode(dir.path(), &clip, &input).is_ok()
+        scivid::data::clips::decode(dir.path(), &clip, &input, 0).is_ok()
     });
 }
 

@@ -1,5 +1,6 @@
 //! scivid's integration tests: one binary, a module per area.
 
+mod augment;
 mod authoring;
 mod backbones;
 mod cluster;
@@ -13,6 +14,7 @@ mod readouts;
 mod records;
 mod report;
 mod resume;
+mod sampling;
 mod sandbox;
 mod security;
 mod slice;

@@ -359,14 +359,14 @@ fn values(t: &scivid::runtime::bindings::ClipTarget) -> &[f32] {
 /// record's labels, the host decodes its PNG frames, and a run trains on them.
 #[test]
 fn flyvsfly_reads_scivids_released_array_record_shards() {
-    use scivid::runtime::bindings::ClipSource;
+    use scivid::runtime::bindings::{FrameSampling, MediaSource};
     let data = crate::common::repo_root().join("tests/fixtures/array-record/flyvsfly");
     let rt = Runtime::new(None).unwrap();
     let mut t = task(&rt, "flyvsfly", Some(&data));
     let train = t.index("train").unwrap();
     assert_eq!(train.len(), 28, "two shards of 14");
     for c in &train {
-        let ClipSource::SequenceExample(s) = &c.source else {
+        let MediaSource::SequenceExample(s) = &c.source else {
             panic!("{}: {:?}", c.id, c.source);
         };
         // The fixture writes record i of shard k as example 2i + k, label (2i + k) % 7.
@@ -375,7 +375,10 @@ fn flyvsfly_reads_scivids_released_array_record_shards() {
         let target = values(&c.target);
         assert_eq!(target[label], 1.0, "{}", c.id);
         assert_eq!(target.iter().sum::<f32>(), 1.0, "{}", c.id);
-        assert_eq!(c.frame_indices.len(), 8, "the records hold 8 frames");
+        let FrameSampling::Indices(frames) = &c.sampling else {
+            panic!("{}: {:?}", c.id, c.sampling);
+        };
+        assert_eq!(frames.len(), 8, "the records hold 8 frames");
     }
     let checks =
         scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("flyvsfly".into()), &data, 2)
@@ -493,7 +496,7 @@ fn typhoon_reads_scivids_released_array_record_shards() {
         width: 8,
         channels: 1,
     };
-    let frames = scivid::data::clips::decode(&data, clip, &input).unwrap();
+    let frames = scivid::data::clips::decode(&data, clip, &input, 0).unwrap();
     let infrared = ex.list("image/infrared").unwrap();
     for k in 0..12 {
         let raw = infrared[2 + k].floats().unwrap();

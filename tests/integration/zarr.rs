@@ -157,15 +157,15 @@ fn the_zarr_chunk_fuzz_seeds_decode() {
     assert!(n >= 10, "{n} seeds");
 }
 
-fn zarr_clip(store: &str, frames: Vec<u32>) -> scivid::runtime::bindings::Clip {
+fn zarr_clip(store: &str, frames: Vec<u32>) -> scivid::runtime::bindings::SampledClip {
     use scivid::runtime::bindings::*;
     let ch = |level: u32| ZarrChannel {
         array: "a".into(),
         index: vec![level],
     };
-    Clip {
+    SampledClip {
         id: "w0".into(),
-        source: ClipSource::Zarr(ZarrFrames {
+        source: MediaSource::Zarr(ZarrFrames {
             store: store.into(),
             channels: vec![ch(0), ch(1), ch(0)],
             values: ValueMap {
@@ -174,7 +174,7 @@ fn zarr_clip(store: &str, frames: Vec<u32>) -> scivid::runtime::bindings::Clip {
                 scale: vec![2.0, 4.0, 8.0],
             },
         }),
-        frame_indices: frames,
+        sampling: FrameSampling::Indices(frames),
         target: ClipTarget::Frames(TargetFrames {
             frames: vec![3, 4],
             minus_frame: Some(2),
@@ -206,7 +206,7 @@ fn a_zarr_clip_decodes_its_channels_and_its_host_read_target() {
         width: 9,
         channels: 3,
     };
-    let frames = scivid::data::clips::decode(&root, &clip, &input).unwrap();
+    let frames = scivid::data::clips::decode(&root, &clip, &input, 0).unwrap();
     assert_eq!(frames.len(), 2 * 7 * 9 * 3);
     for (k, t) in [1usize, 2].into_iter().enumerate() {
         for y in 0..7 {
@@ -255,7 +255,7 @@ fn a_zarr_clip_cannot_read_outside_the_dataset_directory() {
     let root = tmp.path().join("dataset");
     std::fs::create_dir(&root).unwrap();
     std::fs::rename(&store, root.join("v3_zstd")).unwrap();
-    let e = scivid::data::clips::decode(&root, &zarr_clip("../v3_zstd", vec![0, 1]), &input);
+    let e = scivid::data::clips::decode(&root, &zarr_clip("../v3_zstd", vec![0, 1]), &input, 0);
     let e = format!("{:#}", e.unwrap_err());
     assert!(e.contains("without `..`"), "{e}");
 
@@ -264,7 +264,7 @@ fn a_zarr_clip_cannot_read_outside_the_dataset_directory() {
     let chunk = root.join("v3_zstd/a/c/0/0/0/0");
     std::fs::remove_file(&chunk).unwrap();
     std::os::unix::fs::symlink(&secret, &chunk).unwrap();
-    let e = scivid::data::clips::decode(&root, &zarr_clip("v3_zstd", vec![0, 1]), &input);
+    let e = scivid::data::clips::decode(&root, &zarr_clip("v3_zstd", vec![0, 1]), &input, 0);
     let e = format!("{:#}", e.unwrap_err());
     assert!(e.contains("leads outside the dataset directory"), "{e}");
 }

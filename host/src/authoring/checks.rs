@@ -4,7 +4,7 @@
 //! passes here behaves the same way in an evaluation.
 
 use crate::pipeline::{PluginRef, check_dataset};
-use crate::runtime::bindings::{Clip, FeatureSpec, Grant, TaskKind};
+use crate::runtime::bindings::{FeatureSpec, Grant, SampledClip, TaskKind};
 use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin};
 use crate::tensor::{DynTensor, default_device};
 use anyhow::{Context, Result};
@@ -588,7 +588,7 @@ fn test_task(
 
 /// Every split's clips, and per evaluation split (name, metrics of perfect
 /// predictions, metrics of the control), metrics in the task's order.
-type Indexed = (Vec<Vec<Clip>>, Vec<(String, Vec<f64>, Vec<f64>)>);
+type Indexed = (Vec<Vec<SampledClip>>, Vec<(String, Vec<f64>, Vec<f64>)>);
 
 fn scores(task: &mut TaskPlugin) -> Result<Indexed, String> {
     let splits = task.splits().map_err(|e| e.to_string())?;

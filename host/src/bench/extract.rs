@@ -8,7 +8,7 @@
 use crate::backbone::{self, BackboneSpec};
 use crate::cache::FeatureCache;
 use crate::pipeline::features::{self, BATCH};
-use crate::runtime::bindings::{Clip, ClipSource, ClipTarget, InputSpec};
+use crate::runtime::bindings::{ClipTarget, FrameSampling, InputSpec, MediaSource, SampledClip};
 use anyhow::{Context, Result};
 use burn::tensor::{Distribution, Tensor};
 use std::path::{Path, PathBuf};
@@ -101,7 +101,7 @@ pub fn extract(b: &ExtractBench) -> Result<ExtractResult> {
 
         let start = Instant::now();
         for clip in &clips {
-            crate::data::clips::decode(&scratch.0, clip, &input)?;
+            crate::data::clips::decode(&scratch.0, clip, &input, 0)?;
         }
         decode.push(start.elapsed().as_secs_f64());
 
@@ -114,6 +114,7 @@ pub fn extract(b: &ExtractBench) -> Result<ExtractResult> {
             &scratch.0,
             &clips,
             &input,
+            0,
             "bench",
             false,
             &mut 0,
@@ -139,7 +140,7 @@ pub fn extract(b: &ExtractBench) -> Result<ExtractResult> {
 
 /// `b.clips` clips of `b.frames` PNG frames each (smooth colour fields with
 /// noise, so that they compress and decode like camera frames).
-fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<Clip>> {
+fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<SampledClip>> {
     let mut clips = vec![];
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut noise = move || {
@@ -166,10 +167,10 @@ fn write_clips(dir: &Path, b: &ExtractBench) -> Result<Vec<Clip>> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
             files.push(rel);
         }
-        clips.push(Clip {
+        clips.push(SampledClip {
             id: format!("clip_{c:04}"),
-            source: ClipSource::ImageFiles(files),
-            frame_indices: (0..b.frames as u32).collect(),
+            source: MediaSource::ImageFiles(files),
+            sampling: FrameSampling::Indices((0..b.frames as u32).collect()),
             target: ClipTarget::Values(vec![]),
             group: format!("clip_{c:04}"),
             extras: vec![],

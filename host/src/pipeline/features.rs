@@ -7,7 +7,7 @@
 use crate::backbone::Backbone;
 use crate::cache::{FeatureCache, Lookup};
 use crate::data::clips;
-use crate::runtime::bindings::{Clip, InputSpec};
+use crate::runtime::bindings::{InputSpec, SampledClip};
 use crate::tensor::DynTensor;
 use anyhow::Result;
 use burn::tensor::{Tensor, TensorData};
@@ -35,7 +35,7 @@ fn skip_or_fail(
     skip_left: &mut usize,
     skipped: &mut Vec<(usize, String)>,
     i: usize,
-    clip: &Clip,
+    clip: &SampledClip,
     why: anyhow::Error,
 ) -> Result<()> {
     if *skip_left == 0 {
@@ -71,13 +71,15 @@ struct ClipReader<'a> {
     per_clip: usize,
     root: &'a Path,
     input: &'a InputSpec,
+    /// Draws the frames of clips sampled at random.
+    seed: u64,
     bar: &'a ProgressBar,
 }
 
 impl ClipReader<'_> {
     /// Read each clip of `batch` (clip `first` onwards) once: hash it for
     /// the cache key and, on a miss, decode it from the same bytes.
-    fn prepare(&self, first: usize, batch: &[Clip], skip_left: &mut usize) -> Result<Batch> {
+    fn prepare(&self, first: usize, batch: &[SampledClip], skip_left: &mut usize) -> Result<Batch> {
         let mut b = Batch {
             clips: batch.len(),
             hits: vec![],
@@ -87,7 +89,7 @@ impl ClipReader<'_> {
         };
         for (j, clip) in batch.iter().enumerate() {
             let i = first + j;
-            let read = clips::read(self.root, clip, self.input);
+            let read = clips::read(self.root, clip, self.input, self.seed);
             let bytes = match read {
                 Ok(bytes) => bytes,
                 Err(e) => {
@@ -100,7 +102,7 @@ impl ClipReader<'_> {
                 let k = FeatureCache::key(
                     self.describe,
                     self.input_key,
-                    &clip.frame_indices,
+                    &bytes.picked,
                     &bytes.digest(clip),
                 );
                 match cache.get(&k, self.per_clip) {
@@ -132,8 +134,9 @@ pub fn extract(
     backbone: &dyn Backbone,
     cache: Option<&FeatureCache>,
     root: &Path,
-    clips: &[Clip],
+    clips: &[SampledClip],
     input: &InputSpec,
+    seed: u64,
     split: &str,
     progress: bool,
     skip_left: &mut usize,
@@ -175,6 +178,7 @@ pub fn extract(
         per_clip,
         root,
         input,
+        seed,
         bar: &bar,
     };
     // Reading, hashing and decoding run one batch ahead on their own thread,

@@ -2,7 +2,7 @@
 //! and the clips' extras (e.g. STIR's query points), stacked per name into
 //! [N, ..shape]. Rows stay aligned, so batches slice both the same way.
 
-use crate::runtime::bindings::Clip;
+use crate::runtime::bindings::SampledClip;
 use crate::tensor::DynTensor;
 use anyhow::{Result, bail};
 
@@ -15,7 +15,7 @@ pub struct Inputs {
 impl Inputs {
     /// Stack the extras of `clips`; every clip must give the same names and
     /// shapes (an error names the first clip that differs).
-    pub fn new(features: DynTensor, clips: &[Clip]) -> Result<Self> {
+    pub fn new(features: DynTensor, clips: &[SampledClip]) -> Result<Self> {
         let mut extras = vec![];
         if let Some(first) = clips.first() {
             for (k, e) in first.extras.iter().enumerate() {

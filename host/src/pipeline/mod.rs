@@ -16,7 +16,7 @@ pub use check::{SplitCheck, check_dataset};
 use crate::backbone::{self, Backbone};
 use crate::data::synth;
 use crate::report::{HeadResult, RunResults, Scores, TaskResult};
-use crate::runtime::bindings::{Clip, FeatureSpec};
+use crate::runtime::bindings::{FeatureSpec, SampledClip};
 use crate::runtime::{Budgets, LoadedComponent, PluginKind, Runtime, TaskPlugin, builtin};
 use crate::tensor::DynTensor;
 use anyhow::{Context, Result, bail};
@@ -531,6 +531,7 @@ impl Prepared {
             &data,
             &clips[range],
             &plugin.info.input,
+            spec.seed,
             split,
             spec.progress,
             &mut spec.skip_bad.clone(),
@@ -637,7 +638,7 @@ fn earlier_results(path: &Path) -> Vec<TaskResult> {
 }
 
 /// sha256 over what defines the dataset for this task: every clip spec.
-fn dataset_fingerprint(splits: &[(String, Vec<Clip>, inputs::Inputs, DynTensor)]) -> String {
+fn dataset_fingerprint(splits: &[(String, Vec<SampledClip>, inputs::Inputs, DynTensor)]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (split, clips, _, _) in splits {
@@ -646,7 +647,7 @@ fn dataset_fingerprint(splits: &[(String, Vec<Clip>, inputs::Inputs, DynTensor)]
             h.update(
                 format!(
                     "\0{}\0{:?}\0{:?}\0{:?}\0{}\0{:?}",
-                    c.id, c.source, c.frame_indices, c.target, c.group, c.extras
+                    c.id, c.source, c.sampling, c.target, c.group, c.extras
                 )
                 .as_bytes(),
             );
@@ -760,6 +761,7 @@ fn run_task(
             &data,
             &clips,
             &input,
+            spec.seed,
             split,
             spec.progress,
             &mut skip_left,
@@ -778,7 +780,7 @@ fn run_task(
                 error: why.clone(),
             });
         }
-        let clips: Vec<Clip> = got.kept.iter().map(|&i| clips[i].clone()).collect();
+        let clips: Vec<SampledClip> = got.kept.iter().map(|&i| clips[i].clone()).collect();
         if clips.is_empty() {
             bail!("split `{split}`: every clip was skipped as unreadable");
         }
@@ -940,6 +942,7 @@ fn run_task(
                 &shown,
                 &data,
                 &input,
+                spec.seed,
             ))
         }
         _ => None,
@@ -991,12 +994,13 @@ fn run_task(
 fn examples(
     mut view: crate::report::examples::View,
     split: &str,
-    clips: &[Clip],
+    clips: &[SampledClip],
     targets: &DynTensor,
     rows: &[usize],
     shown: &[(String, DynTensor)],
     data: &Path,
     input: &crate::runtime::bindings::InputSpec,
+    seed: u64,
 ) -> crate::report::examples::Examples {
     use crate::report::examples::{Examples, View, frame_png};
     if let View::Tracks { frame_png: png, .. } = &mut view {
@@ -1006,7 +1010,7 @@ fn examples(
             input.height as usize,
             input.width as usize,
         );
-        *png = crate::data::clips::decode(data, clip, input)
+        *png = crate::data::clips::decode(data, clip, input, seed)
             .and_then(|frames| frame_png(&frames[(t - 1) * h * w * 3..], h, w))
             .map_err(|e| {
                 eprintln!(

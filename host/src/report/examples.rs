@@ -46,7 +46,7 @@ pub enum View {
 pub struct Examples {
     pub split: String,
     pub view: View,
-    /// Clip ids, one per example.
+    /// SampledClip ids, one per example.
     pub clips: Vec<String>,
     /// Per example, the target in the view's layout.
     pub truth: Vec<Vec<f32>>,

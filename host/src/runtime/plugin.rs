@@ -4,8 +4,8 @@
 //! every later call reports the first cause. Errors name the plugin.
 
 use super::bindings::{
-    Clip, ClipSource, ClipSpec, ClipTarget, FeatureSpec, FrameSource, Metric, ReadoutInfo,
-    TaskInfo, readout, task,
+    Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, FeatureSpec, FrameSampling, FrameSource,
+    MediaSource, Metric, ReadoutInfo, SampledClip, TaskInfo, readout, task,
 };
 use super::host_tensor::{BudgetExceeded, TensorRes};
 use super::params::Param;
@@ -216,7 +216,30 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}... ({} bytes)", &s[..end], s.len())
 }
 
-/// A clip as task-api's `clip-spec`, when it is one.
+/// A clip as task-clips' `clip` (SDK 0.2.3), when it is one.
+fn as_clip(c: &SampledClip) -> Option<Clip> {
+    let source = match &c.source {
+        MediaSource::NpyVideo(p) => ClipSource::NpyVideo(p.clone()),
+        MediaSource::NpyArray(a) => ClipSource::NpyArray(a.clone()),
+        MediaSource::ImageFiles(f) => ClipSource::ImageFiles(f.clone()),
+        MediaSource::Zarr(z) => ClipSource::Zarr(z.clone()),
+        MediaSource::SequenceExample(s) => ClipSource::SequenceExample(s.clone()),
+        MediaSource::Video(_) => return None,
+    };
+    let FrameSampling::Indices(frame_indices) = &c.sampling else {
+        return None;
+    };
+    Some(Clip {
+        id: c.id.clone(),
+        source,
+        frame_indices: frame_indices.clone(),
+        target: c.target.clone(),
+        group: c.group.clone(),
+        extras: c.extras.clone(),
+    })
+}
+
+/// A clip as task-api's `clip-spec` (SDK 0.2.0), when it is one.
 fn as_spec(c: &Clip) -> Option<ClipSpec> {
     let source = match &c.source {
         ClipSource::NpyVideo(p) => FrameSource::NpyVideo(p.clone()),
@@ -273,38 +296,68 @@ fn check_not_impersonating(c: &LoadedComponent, name: &str) -> Result<(), String
 pub struct TaskPlugin {
     g: Guarded,
     bindings: task::Task,
-    /// The `task-clips` exports (SDK 0.2.3), when the plugin has them.
-    clips: Option<TaskClips>,
+    /// The clip interface the plugin exports besides `task-api`.
+    clips: TaskClips,
     /// The dataset directory mounted at `/data`, where host-read targets live.
     dataset: Option<std::path::PathBuf>,
     pub info: TaskInfo,
     pub sha256: String,
 }
 
-type ClipsFunc = TypedFunc<(String,), (Result<Vec<Clip>, String>,)>;
-type ControlFunc =
-    TypedFunc<(Resource<TensorRes>, Vec<Clip>), (Result<Resource<TensorRes>, String>,)>;
+type ClipsFunc<C> = TypedFunc<(String,), (Result<Vec<C>, String>,)>;
+type ControlFunc<C> =
+    TypedFunc<(Resource<TensorRes>, Vec<C>), (Result<Resource<TensorRes>, String>,)>;
 
-/// `scivid:plugin/task-clips`, looked up by hand: the host's bindings are
-/// generated for the `task` world, which every task since 0.2.0 exports.
-struct TaskClips {
-    clips: ClipsFunc,
-    control: ControlFunc,
+/// An interface exporting `clips(split)` and `control(targets, clips)` over
+/// clip type `C`, looked up by hand: the host's bindings are generated for
+/// the `task` world, which every task since 0.2.0 exports.
+struct ClipExports<C> {
+    clips: ClipsFunc<C>,
+    control: ControlFunc<C>,
 }
 
-impl TaskClips {
+impl<C> Clone for ClipExports<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C> Copy for ClipExports<C> {}
+
+type AugmentationsFunc = TypedFunc<(), (Vec<Augmentation>,)>;
+
+/// Which clip interface a task exports besides `task-api`.
+enum TaskClips {
+    /// `task-sampled-clips` (SDK 0.2.4), with its `augmentations`.
+    Sampled(ClipExports<SampledClip>, AugmentationsFunc),
+    /// `task-clips` (SDK 0.2.3).
+    Clips(ClipExports<Clip>),
+    /// Neither: `task-api.index` and `task-api.control` (SDK 0.2.0-0.2.2).
+    Specs,
+}
+
+impl<C> ClipExports<C>
+where
+    C: wasmtime::component::ComponentType
+        + wasmtime::component::Lift
+        + wasmtime::component::Lower
+        + Send
+        + Sync
+        + 'static,
+{
     fn find(
         store: &mut Store<PluginState>,
         c: &LoadedComponent,
         instance: &wasmtime::component::Instance,
+        interface: &str,
     ) -> wasmtime::Result<Option<Self>> {
         let engine = store.engine().clone();
+        let prefix = format!("scivid:plugin/{interface}@");
         let name = c
             .component
             .component_type()
             .exports(&engine)
             .map(|(n, _)| n.to_string())
-            .find(|n| n.starts_with("scivid:plugin/task-clips@"));
+            .find(|n| n.starts_with(&prefix));
         let Some(name) = name else {
             return Ok(None);
         };
@@ -318,10 +371,42 @@ impl TaskClips {
         let control = instance
             .get_export_index(&mut *store, Some(&iface), "control")
             .ok_or_else(|| missing("control"))?;
-        Ok(Some(TaskClips {
+        Ok(Some(ClipExports {
             clips: instance.get_typed_func(&mut *store, clips)?,
             control: instance.get_typed_func(&mut *store, control)?,
         }))
+    }
+}
+
+impl TaskClips {
+    fn find(
+        store: &mut Store<PluginState>,
+        c: &LoadedComponent,
+        instance: &wasmtime::component::Instance,
+    ) -> wasmtime::Result<Self> {
+        if let Some(e) = ClipExports::find(store, c, instance, "task-sampled-clips")? {
+            let name = c
+                .component
+                .component_type()
+                .exports(store.engine())
+                .map(|(n, _)| n.to_string())
+                .find(|n| n.starts_with("scivid:plugin/task-sampled-clips@"))
+                .expect("found above");
+            let iface = instance
+                .get_export_index(&mut *store, None, &name)
+                .expect("found above");
+            let f = instance
+                .get_export_index(&mut *store, Some(&iface), "augmentations")
+                .ok_or_else(|| wasmtime::format_err!("{name} has no `augmentations`"))?;
+            return Ok(TaskClips::Sampled(
+                e,
+                instance.get_typed_func(&mut *store, f)?,
+            ));
+        }
+        if let Some(e) = ClipExports::find(store, c, instance, "task-clips")? {
+            return Ok(TaskClips::Clips(e));
+        }
+        Ok(TaskClips::Specs)
     }
 }
 
@@ -373,23 +458,24 @@ impl TaskPlugin {
         Ok(splits)
     }
 
-    /// The clips of `split`, from `task-clips` when the plugin has it.
-    pub fn index(&mut self, split: &str) -> Result<Vec<Clip>, PluginError> {
+    /// The clips of `split`, from the newest clip interface the plugin has.
+    pub fn index(&mut self, split: &str) -> Result<Vec<SampledClip>, PluginError> {
         let call = format!("index({split})");
-        let clips = match &self.clips {
-            Some(tc) => {
-                let f = tc.clips;
-                self.g.call_result(&call, |s| {
-                    let (r,) = f.call(s, (split.to_string(),))?;
-                    Ok(r)
-                })?
+        let arg = (split.to_string(),);
+        let clips: Vec<SampledClip> = match self.clips {
+            TaskClips::Sampled(e, _) => {
+                self.g.call_result(&call, |s| Ok(e.clips.call(s, arg)?.0))?
             }
-            None => {
+            TaskClips::Clips(e) => {
+                let clips = self.g.call_result(&call, |s| Ok(e.clips.call(s, arg)?.0))?;
+                clips.into_iter().map(SampledClip::from).collect()
+            }
+            TaskClips::Specs => {
                 let b = &self.bindings;
                 let specs = self
                     .g
                     .call_result(&call, |s| b.scivid_plugin_task_api().call_index(s, split))?;
-                specs.into_iter().map(Clip::from).collect()
+                specs.into_iter().map(SampledClip::from).collect()
             }
         };
         for c in &clips {
@@ -402,7 +488,7 @@ impl TaskPlugin {
     /// A clip's target fits the task's target shape: its values, or the
     /// [frame, channel, height, width] the host will read (height and width
     /// are checked when the frames are read).
-    fn check_target(&self, c: &Clip) -> Result<(), String> {
+    fn check_target(&self, c: &SampledClip) -> Result<(), String> {
         let shape = &self.info.target_shape;
         let id = truncate(&c.id, 200);
         match &c.target {
@@ -417,7 +503,7 @@ impl TaskPlugin {
             }
             ClipTarget::Frames(t) => {
                 let channels = match &c.source {
-                    ClipSource::Zarr(z) => z.channels.len(),
+                    MediaSource::Zarr(z) => z.channels.len(),
                     _ => {
                         return Err(format!(
                             "clip `{id}`: a target read from frames needs a Zarr source"
@@ -444,9 +530,21 @@ impl TaskPlugin {
         Ok(())
     }
 
+    /// The training split's augmentation (`online` runs), validated; none
+    /// for tasks built before SDK 0.2.4.
+    pub fn augmentations(&mut self) -> Result<Vec<Augmentation>, PluginError> {
+        let TaskClips::Sampled(_, f) = self.clips else {
+            return Ok(vec![]);
+        };
+        let augs = self.g.call("augmentations", |s| Ok(f.call(s, ())?.0))?;
+        crate::data::augment::validate(&augs)
+            .map_err(|e| self.g.err("augmentations", format!("{e:#}"), false))?;
+        Ok(augs)
+    }
+
     /// Targets [N, ..target-shape] of `clips`: their values, or read by the
     /// host from their sources in the dataset directory.
-    pub fn targets(&self, clips: &[Clip]) -> Result<DynTensor> {
+    pub fn targets(&self, clips: &[SampledClip]) -> Result<DynTensor> {
         let mut shape = vec![clips.len()];
         shape.extend(self.info.target_shape.iter().map(|&d| d as usize));
         let per: usize = shape[1..].iter().product();
@@ -531,23 +629,36 @@ impl TaskPlugin {
     pub fn control(
         &mut self,
         train_targets: &DynTensor,
-        clips: &[Clip],
+        clips: &[SampledClip],
     ) -> Result<DynTensor, PluginError> {
         let t = self.g.lend(train_targets.clone())?;
-        let r = match &self.clips {
-            Some(tc) => {
-                let f = tc.control;
-                self.g.call_result("control", |s| {
-                    let (r,) = f.call(s, (borrow(t), clips.to_vec()))?;
-                    Ok(r)
-                })
-            }
-            None => {
-                let specs: Vec<ClipSpec> = clips.iter().filter_map(as_spec).collect();
-                if specs.len() != clips.len() {
+        let older = |what: &str| {
+            format!(
+                "clips with video sources or host-sampled frames need a task exporting task-sampled-clips (this one exports {what})"
+            )
+        };
+        let r = match self.clips {
+            TaskClips::Sampled(e, _) => self.g.call_result("control", |s| {
+                Ok(e.control.call(s, (borrow(t), clips.to_vec()))?.0)
+            }),
+            TaskClips::Clips(e) => match clips.iter().map(as_clip).collect::<Option<Vec<_>>>() {
+                Some(old) => self
+                    .g
+                    .call_result("control", |s| Ok(e.control.call(s, (borrow(t), old))?.0)),
+                None => {
                     self.g.unlend(t);
-                    return Err(self.g.err("control", "clips with Zarr sources or host-read targets need a task exporting task-clips", false));
+                    return Err(self.g.err("control", older("task-clips"), false));
                 }
+            },
+            TaskClips::Specs => {
+                let specs: Option<Vec<ClipSpec>> = clips
+                    .iter()
+                    .map(|c| as_clip(c).as_ref().and_then(as_spec))
+                    .collect();
+                let Some(specs) = specs else {
+                    self.g.unlend(t);
+                    return Err(self.g.err("control", older("task-api only"), false));
+                };
                 let b = &self.bindings;
                 self.g.call_result("control", |s| {
                     b.scivid_plugin_task_api()

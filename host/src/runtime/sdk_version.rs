@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use wasmparser::{Parser, Payload};
 
 /// The SDK version this host implements (same as the `scivid-sdk` crate).
-pub const HOST_SDK_VERSION: &str = "0.2.3";
+pub const HOST_SDK_VERSION: &str = "0.2.4";
 pub const SECTION: &str = "scivid:sdk-version";
 
 /// What a file looks like before any compilation.

@@ -10,7 +10,7 @@ pub struct AdamW {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
-    /// Clip the global norm of the update to this, if set.
+    /// SampledClip the global norm of the update to this, if set.
     pub clip_update_norm: Option<f64>,
     step: u64,
     m: Vec<DynTensor>,

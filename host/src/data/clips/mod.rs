@@ -1,10 +1,12 @@
 //! Decoding clips: resolve a task's clip spec inside the dataset directory
-//! (never outside it), read the files behind the requested frames, resample
-//! the indices to the task's frame count, map values to the backbone's input
-//! range and resize (bilinear, aspect ratio not kept, as SciVid's readers).
+//! (never outside it), pick the frames its sampling asks for ([`sample`]),
+//! read the files behind them, resample the indices to the task's frame
+//! count, map values to the backbone's input range and resize (bilinear,
+//! aspect ratio not kept, as SciVid's readers).
 //!
-//! [`read`] gathers the bytes first (they also key the feature cache);
-//! [`ClipBytes::decode`] turns them into frames [T, H, W, 3].
+//! [`read`] gathers the bytes first (they also key the feature cache; for a
+//! video file, its decoded frames); [`ClipBytes::decode`] turns them into
+//! frames [T, H, W, 3].
 //! [`read_target`] reads a target the task left to the host. Sources with
 //! their own structure live beside: `zarr` (stores, host-read targets) and
 //! `records` (SequenceExample records of ArrayRecord files).
@@ -13,7 +15,10 @@ mod records;
 mod zarr;
 
 use super::npy;
-use crate::runtime::bindings::{Clip, ClipSource, FrameEncoding, InputSpec, ValueMap};
+use crate::data::video;
+use crate::runtime::bindings::{
+    FrameEncoding, FrameSampling, InputSpec, MediaSource, SampledClip, ValueMap,
+};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
@@ -44,45 +49,168 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// The frame indices a clip's `frames` resample to (nearest index: SciVid
-/// pads short clips to a multiple of 16 this way).
-pub fn resampled_indices(clip: &Clip, frames: usize) -> Result<Vec<u32>> {
-    let n = clip.frame_indices.len();
-    if n == 0 {
-        bail!("clip `{}`: no frame indices", clip.id);
+/// The frames a clip's sampling picks from a source of `len()` frames
+/// (asked only when the sampling needs it), before resampling to the task's
+/// frame count: SciVid's `process_idx`, index for index (its `linspace` in
+/// f32, as TensorFlow computes it). A random window's start is drawn from
+/// `seed` and the clip's id.
+pub fn sample(
+    clip: &SampledClip,
+    len: impl FnOnce() -> Result<usize>,
+    seed: u64,
+) -> Result<Vec<u32>> {
+    let id = &clip.id;
+    let check = |count: u32, stride: u32| -> Result<()> {
+        if count == 0 || stride == 0 {
+            bail!("clip `{id}`: a frame window of {count} frames, stride {stride}");
+        }
+        Ok(())
+    };
+    let source_len = || -> Result<i64> {
+        let n = len()?;
+        if n == 0 {
+            bail!("clip `{id}`: its source has no frames");
+        }
+        Ok(n as i64)
+    };
+    // Indices past the last frame take the last frame.
+    let padded = |idx: Vec<i64>, len: i64| {
+        idx.into_iter()
+            .map(|i| i.clamp(0, len - 1) as u32)
+            .collect()
+    };
+    let window = |start: i64, count: u32, stride: u32| {
+        (0..count as i64).map(move |k| start + k * stride as i64)
+    };
+    let picked = match &clip.sampling {
+        FrameSampling::Indices(v) => v.clone(),
+        FrameSampling::Start(w) => {
+            check(w.count, w.stride)?;
+            padded(window(0, w.count, w.stride).collect(), source_len()?)
+        }
+        FrameSampling::Middle(w) => {
+            check(w.count, w.stride)?;
+            let len = source_len()?;
+            let diff = (len - w.count as i64 * w.stride as i64).max(0);
+            let (start, end) = (diff / 2, len - diff / 2);
+            // f32 -> int truncates, as tf.cast does.
+            let idx = linspace_f32(start as f32, end as f32, w.count)
+                .into_iter()
+                .map(|x| x as i64)
+                .collect();
+            padded(idx, len)
+        }
+        FrameSampling::Random(w) => {
+            use rand::{RngExt, SeedableRng};
+            check(w.count, w.stride)?;
+            let mut len = source_len()?;
+            if let Some(m) = w.max_start {
+                len = len.min(w.count as i64 + m as i64);
+            }
+            let end = len - w.count as i64 * w.stride as i64;
+            let start = if end > 0 {
+                let digest = Sha256::digest(format!("{seed}\0{id}").as_bytes());
+                let seed = u64::from_le_bytes(digest[..8].try_into()?);
+                rand::rngs::StdRng::seed_from_u64(seed).random_range(0..end)
+            } else {
+                0
+            };
+            padded(window(start, w.count, w.stride).collect(), len)
+        }
+        FrameSampling::Linspace(n) => {
+            if *n == 0 {
+                bail!("clip `{id}`: a linspace of 0 frames");
+            }
+            let len = source_len()?;
+            let idx = linspace_f32(0.0, (len - 1) as f32, *n)
+                .into_iter()
+                .map(|x| x.round_ties_even() as i64)
+                .collect();
+            padded(idx, len)
+        }
+    };
+    if picked.is_empty() {
+        bail!("clip `{id}`: no frame indices");
     }
-    Ok((0..frames)
-        .map(|k| clip.frame_indices[k * n / frames])
-        .collect())
+    Ok(picked)
+}
+
+/// `n` values from `start` to `stop`, both included, in f32 as TensorFlow's
+/// `linspace` computes them (the ends exact, the rest `start + k * step`).
+fn linspace_f32(start: f32, stop: f32, n: u32) -> Vec<f32> {
+    if n == 1 {
+        return vec![start];
+    }
+    let step = (stop - start) / (n - 1) as f32;
+    (0..n)
+        .map(|k| match k {
+            0 => start,
+            k if k == n - 1 => stop,
+            k => start + k as f32 * step,
+        })
+        .collect()
+}
+
+/// `picked` resampled to `frames` by nearest index (SciVid pads short clips
+/// to a multiple of 16 this way).
+pub fn resample(picked: &[u32], frames: usize) -> Vec<u32> {
+    let n = picked.len();
+    (0..frames).map(|k| picked[k * n / frames]).collect()
 }
 
 /// The raw bytes behind one clip's frames.
 pub struct ClipBytes {
-    /// (file, bytes) in read order: one array file, or one image per frame.
+    /// The frames the clip's sampling picked, before resampling.
+    pub picked: Vec<u32>,
+    /// The frames decoded, resampled to the task's frame count.
+    indices: Vec<u32>,
+    /// (file, bytes) in read order: one array file, one image per frame,
+    /// or a video's frames decoded to RGB (`video`).
     files: Vec<(PathBuf, Vec<u8>)>,
     /// For a Zarr source: each channel's array and the chunks read.
     zarr: Vec<ZarrChannelBytes>,
+    /// For a video file: its frame size.
+    video: Option<video::VideoInfo>,
 }
 
 /// Read the files behind `clip` (for image sequences and Zarr stores, only
-/// what the clip's frames use), resolved inside `root`.
-pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
+/// what the clip's frames use), resolved inside `root`; `seed` draws random
+/// frame windows.
+pub fn read(root: &Path, clip: &SampledClip, input: &InputSpec, seed: u64) -> Result<ClipBytes> {
     let open = |rel: &str| -> Result<(PathBuf, Vec<u8>)> {
         let path = resolve_inside(root, rel).with_context(|| format!("clip `{}`", clip.id))?;
         let bytes =
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         Ok((path, bytes))
     };
+    let frames = input.frames as usize;
     let mut bytes = ClipBytes {
+        picked: vec![],
+        indices: vec![],
         files: vec![],
         zarr: vec![],
+        video: None,
     };
+    let in_clip = || format!("clip `{}`", clip.id);
     match &clip.source {
-        ClipSource::NpyVideo(rel) | ClipSource::NpyArray((rel, _)) => {
-            bytes.files = vec![open(rel)?]
+        MediaSource::NpyVideo(rel) | MediaSource::NpyArray((rel, _)) => {
+            let (path, data) = open(rel)?;
+            bytes.picked = sample(
+                clip,
+                || {
+                    Ok(npy::parse(&data, &path.display().to_string())?
+                        .shape
+                        .first()
+                        .copied()
+                        .unwrap_or(0))
+                },
+                seed,
+            )?;
+            bytes.files = vec![(path, data)];
         }
-        ClipSource::ImageFiles(list) => {
-            for idx in resampled_indices(clip, input.frames as usize)? {
+        MediaSource::ImageFiles(list) => {
+            bytes.picked = sample(clip, || Ok(list.len()), seed)?;
+            for &idx in &resample(&bytes.picked, frames) {
                 let Some(rel) = list.get(idx as usize) else {
                     bail!(
                         "clip `{}`: frame index {idx} out of range ({} image files)",
@@ -93,24 +221,35 @@ pub fn read(root: &Path, clip: &Clip, input: &InputSpec) -> Result<ClipBytes> {
                 bytes.files.push(open(rel)?);
             }
         }
-        ClipSource::Zarr(z) => {
-            let times = resampled_indices(clip, input.frames as usize)?;
-            bytes.zarr =
-                zarr::read(root, z, &times).with_context(|| format!("clip `{}`", clip.id))?;
+        MediaSource::Zarr(z) => {
+            bytes.picked = sample(clip, || zarr::time_len(root, z), seed).with_context(in_clip)?;
+            let times = resample(&bytes.picked, frames);
+            bytes.zarr = zarr::read(root, z, &times).with_context(in_clip)?;
         }
-        ClipSource::SequenceExample(s) => {
-            let times = resampled_indices(clip, input.frames as usize)?;
-            bytes.files = records::read_frames(root, s, &times)
-                .with_context(|| format!("clip `{}`", clip.id))?;
+        MediaSource::SequenceExample(s) => {
+            bytes.picked =
+                sample(clip, || records::frame_count(root, s), seed).with_context(in_clip)?;
+            let times = resample(&bytes.picked, frames);
+            bytes.files = records::read_frames(root, s, &times).with_context(in_clip)?;
+        }
+        MediaSource::Video(rel) => {
+            let path = resolve_inside(root, rel).with_context(in_clip)?;
+            let info = video::probe(&path).with_context(in_clip)?;
+            bytes.picked = sample(clip, || Ok(info.frames), seed)?;
+            let rgb = video::decode(&path, &info, &resample(&bytes.picked, frames))
+                .with_context(in_clip)?;
+            bytes.files = vec![(path, rgb)];
+            bytes.video = Some(info);
         }
     }
+    bytes.indices = resample(&bytes.picked, frames);
     Ok(bytes)
 }
 
 impl ClipBytes {
     /// sha256 over everything that determines the decoded frames (the
     /// bytes read and how values are mapped), for the feature cache key.
-    pub fn digest(&self, clip: &Clip) -> Vec<u8> {
+    pub fn digest(&self, clip: &SampledClip) -> Vec<u8> {
         let mut h = Sha256::new();
         for (_, bytes) in &self.files {
             h.update(Sha256::digest(bytes));
@@ -119,9 +258,9 @@ impl ClipBytes {
             ch.digest_into(&mut h);
         }
         let map = match &clip.source {
-            ClipSource::NpyArray((_, map)) => Some(map),
-            ClipSource::Zarr(z) => Some(&z.values),
-            ClipSource::SequenceExample(crate::runtime::bindings::SequenceFrames {
+            MediaSource::NpyArray((_, map)) => Some(map),
+            MediaSource::Zarr(z) => Some(&z.values),
+            MediaSource::SequenceExample(crate::runtime::bindings::SequenceFrames {
                 encoding: FrameEncoding::Floats(ff),
                 ..
             }) => Some(&ff.values),
@@ -134,18 +273,27 @@ impl ClipBytes {
     }
 
     /// Frames as f32 [T, H, W, 3] with the task's T, H, W.
-    pub fn decode(&self, clip: &Clip, input: &InputSpec) -> Result<Vec<f32>> {
+    pub fn decode(&self, clip: &SampledClip, input: &InputSpec) -> Result<Vec<f32>> {
         let (oh, ow) = (input.height as usize, input.width as usize);
-        let indices = resampled_indices(clip, input.frames as usize)?;
+        let indices = self.indices.clone();
         let mut out = Vec::with_capacity(indices.len() * oh * ow * 3);
         match &clip.source {
-            ClipSource::ImageFiles(_) => {
+            MediaSource::Video(_) => {
+                let (_, rgb) = &self.files[0];
+                let info = self.video.expect("a video source records its info");
+                let (h, w) = (info.height, info.width);
+                for frame in rgb.chunks_exact(h * w * 3) {
+                    let data = frame.iter().map(|&v| v as f32 / 255.0).collect();
+                    resize_into(&Frame { h, w, c: 3, data }, oh, ow, &mut out);
+                }
+            }
+            MediaSource::ImageFiles(_) => {
                 for (path, bytes) in &self.files {
                     let frame = decode_image(path, bytes)?;
                     resize_into(&frame, oh, ow, &mut out);
                 }
             }
-            ClipSource::SequenceExample(s) => {
+            MediaSource::SequenceExample(s) => {
                 for (path, bytes) in &self.files {
                     let frame = match &s.encoding {
                         FrameEncoding::Images => decode_image(path, bytes)?,
@@ -156,7 +304,7 @@ impl ClipBytes {
                     resize_into(&frame, oh, ow, &mut out);
                 }
             }
-            ClipSource::Zarr(z) => {
+            MediaSource::Zarr(z) => {
                 let frames = zarr::frames(&self.zarr, &indices)
                     .with_context(|| format!("clip `{}`", clip.id))?;
                 for f in frames {
@@ -164,7 +312,7 @@ impl ClipBytes {
                     resize_into(&Frame { data, ..f }, oh, ow, &mut out);
                 }
             }
-            ClipSource::NpyVideo(_) | ClipSource::NpyArray(_) => {
+            MediaSource::NpyVideo(_) | MediaSource::NpyArray(_) => {
                 let (path, bytes) = &self.files[0];
                 let what = path.display().to_string();
                 let a = npy::parse(bytes, &what)?;
@@ -175,7 +323,7 @@ impl ClipBytes {
                     bail!("{what}: {c} channels (expected 1 or 3)");
                 }
                 let map = match &clip.source {
-                    ClipSource::NpyArray((_, map)) => Some(map),
+                    MediaSource::NpyArray((_, map)) => Some(map),
                     _ => None,
                 };
                 if map.is_none() && a.dtype != npy::Dtype::U8 {
@@ -214,8 +362,8 @@ impl ClipBytes {
 }
 
 /// Convenience: read and decode one clip.
-pub fn decode(root: &Path, clip: &Clip, input: &InputSpec) -> Result<Vec<f32>> {
-    read(root, clip, input)?.decode(clip, input)
+pub fn decode(root: &Path, clip: &SampledClip, input: &InputSpec, seed: u64) -> Result<Vec<f32>> {
+    read(root, clip, input, seed)?.decode(clip, input)
 }
 
 /// One image file's bytes decoded and resized to `h` x `w` RGB (as a clip's

@@ -57,6 +57,20 @@ pub(super) fn read_frames(
         .collect()
 }
 
+/// The number of steps in the frames' list of one record.
+pub(super) fn frame_count(root: &Path, s: &SequenceFrames) -> Result<usize> {
+    let path = resolve_inside(root, &s.shard)?;
+    let shard = path.display();
+    let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
+    let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
+    let example = scivid_records::SequenceExample::parse_lists(&record, &[s.key.as_str()])
+        .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
+    let frames = example
+        .list(&s.key)
+        .map_err(|e| anyhow!("{shard}: record {}: {e}", s.index))?;
+    Ok(frames.len())
+}
+
 /// One step of float frames (little-endian f32 bytes), mapped to the
 /// backbone's input: one channel [h, w].
 pub(super) fn float_frame(bytes: &[u8], ff: &FloatFrames, what: &str) -> Result<Frame> {

@@ -4,7 +4,7 @@
 
 use super::{Frame, resolve_inside};
 use crate::data::zarr::Array;
-use crate::runtime::bindings::{Clip, ClipSource, ClipTarget, TargetFrames, ZarrFrames};
+use crate::runtime::bindings::{ClipTarget, MediaSource, SampledClip, TargetFrames, ZarrFrames};
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
@@ -70,6 +70,16 @@ pub(super) fn read(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<Zar
         });
     }
     Ok(out)
+}
+
+/// The length of the time axis of a Zarr source (its first channel's array).
+pub(super) fn time_len(root: &Path, z: &ZarrFrames) -> Result<usize> {
+    let Some(ch) = z.channels.first() else {
+        bail!("Zarr source `{}`: no channels", z.store);
+    };
+    let rel = format!("{}/{}", z.store, ch.array);
+    let array = Array::open(&resolve_inside(root, &rel)?, &rel)?;
+    Ok(array.shape.first().copied().unwrap_or(0))
 }
 
 fn plane_size(a: &Array) -> (usize, usize) {
@@ -147,8 +157,8 @@ pub(super) fn frames(channels: &[ZarrChannelBytes], times: &[u32]) -> Result<Vec
 /// The target of a clip whose task left it to the host
 /// ([`ClipTarget::Frames`]): [frames, channels, height, width] at the
 /// stored resolution, `(value(f) - value(minus-frame)) / scale[c]`.
-pub fn read_target(root: &Path, clip: &Clip) -> Result<Vec<f32>> {
-    let (ClipTarget::Frames(t), ClipSource::Zarr(z)) = (&clip.target, &clip.source) else {
+pub fn read_target(root: &Path, clip: &SampledClip) -> Result<Vec<f32>> {
+    let (ClipTarget::Frames(t), MediaSource::Zarr(z)) = (&clip.target, &clip.source) else {
         bail!("clip `{}`: not a target read from Zarr frames", clip.id);
     };
     let go = || -> Result<Vec<f32>> {
