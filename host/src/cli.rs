@@ -211,6 +211,11 @@ pub struct RunArgs {
     /// Smoke run: every schedule (steps, warmup) divided by 10.
     #[arg(long)]
     pub quick: bool,
+    /// `cached`: features extracted once, no augmentation; `online`:
+    /// training features recomputed every step from clips augmented as the
+    /// task declares (SciVid's training) [default: cached].
+    #[arg(long, value_name = "cached|online")]
+    pub mode: Option<crate::pipeline::Mode>,
     /// Cluster-bootstrap resamples for 95% intervals (0: none) [default: 1000].
     #[arg(long)]
     pub bootstrap: Option<usize>,
@@ -751,6 +756,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     spec.protocol.learning_rate = args.learning_rate.or(spec.protocol.learning_rate);
     spec.protocol.eval_every = args.eval_every.or(spec.protocol.eval_every);
     spec.quick |= args.quick;
+    if let Some(m) = args.mode {
+        spec.mode = m;
+    }
     if let Some(n) = args.bootstrap {
         spec.bootstrap = n;
     }

@@ -6,7 +6,7 @@
 
 use crate::pipeline::{HeadSpec, PluginRef, ProtocolOverrides, RunSpec};
 use crate::runtime::Budgets;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -183,12 +183,8 @@ impl RunConfig {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("scivid-out")),
         );
-        if let Some(m) = &self.mode
-            && m != "cached"
-        {
-            bail!(
-                "mode `{m}`: only `cached` (features extracted once, no augmentation) is available so far"
-            );
+        if let Some(m) = &self.mode {
+            spec.mode = m.parse().context("run spec `mode`")?;
         }
         if let Some(b) = &self.backbone {
             spec.backbone = b.clone();
@@ -284,7 +280,7 @@ impl RunConfig {
             seed: Some(spec.seed),
             out: Some(spec.out.clone()),
             data: spec.data.clone(),
-            mode: Some("cached".into()),
+            mode: Some(spec.mode.name().into()),
             quick: Some(spec.quick),
             bootstrap: Some(spec.bootstrap),
             checkpoint_every: Some(spec.checkpoint_every),

@@ -9,6 +9,7 @@ mod contract;
 mod faults;
 mod fuzz;
 mod native;
+mod online;
 mod ops;
 mod readouts;
 mod records;

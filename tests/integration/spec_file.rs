@@ -145,10 +145,13 @@ fn bad_spec_files_are_one_clear_error() {
         err.contains("run.toml") && err.contains("unknown field `surprise`"),
         "{err}"
     );
-    std::fs::write(&spec, "mode = \"online\"\n").unwrap();
+    std::fs::write(&spec, "mode = \"live\"\n").unwrap();
     let (code, _, err) = scivid(&["run", "--config", spec.to_str().unwrap()], dir.path());
     assert_eq!(code, 1);
-    assert!(err.contains("mode `online`"), "{err}");
+    assert!(
+        err.contains("mode `live`") && err.contains("`cached`") && err.contains("`online`"),
+        "{err}"
+    );
     let (code, _, err) = scivid(&["run", "--config", "missing.toml"], dir.path());
     assert_eq!(code, 1);
     assert!(err.contains("cannot read run spec missing.toml"), "{err}");

@@ -163,17 +163,19 @@ pub fn upscale_crop(frames: &[f32], dims: Dims, scale: f32, top: usize, left: us
         let lo = f.floor() as usize;
         (lo, (lo + 1).min(size - 1), f - lo as f32)
     };
+    let rows: Vec<_> = (top..top + h).map(|y| taps(y, ry, h)).collect();
+    let cols: Vec<_> = (left..left + w).map(|x| taps(x, rx, w)).collect();
     let mut out = Vec::with_capacity(frames.len());
     for f in 0..t {
         let frame = &frames[f * h * w * 3..(f + 1) * h * w * 3];
-        for y in top..top + h {
-            let (y0, y1, wy) = taps(y, ry, h);
-            for x in left..left + w {
-                let (x0, x1, wx) = taps(x, rx, w);
+        for &(y0, y1, wy) in &rows {
+            let (r0, r1) = (&frame[y0 * w * 3..], &frame[y1 * w * 3..]);
+            for &(x0, x1, wx) in &cols {
                 for c in 0..3 {
-                    let p = |yy: usize, xx: usize| frame[(yy * w + xx) * 3 + c];
-                    let top_row = p(y0, x0) + (p(y0, x1) - p(y0, x0)) * wx;
-                    let bottom = p(y1, x0) + (p(y1, x1) - p(y1, x0)) * wx;
+                    let (a, b) = (r0[x0 * 3 + c], r0[x1 * 3 + c]);
+                    let (d, e) = (r1[x0 * 3 + c], r1[x1 * 3 + c]);
+                    let top_row = a + (b - a) * wx;
+                    let bottom = d + (e - d) * wx;
                     out.push(top_row + (bottom - top_row) * wy);
                 }
             }
@@ -184,48 +186,51 @@ pub fn upscale_crop(frames: &[f32], dims: Dims, scale: f32, top: usize, left: us
 
 /// Separable Gaussian blur with a `size`-tap kernel of `sigma`, zero
 /// padding ("SAME"), horizontal then vertical, as SciVid's depthwise
-/// convolutions.
+/// convolutions. Taps whose weight is below 1e-9 are skipped: what they
+/// would add is below f32's resolution of [0, 1] values (a sigma of 0.1
+/// keeps 1 tap of 37, a sigma of 2 keeps 25).
 pub fn blur(frames: &[f32], dims: Dims, sigma: f32, size: usize) -> Vec<f32> {
     let Dims { t, h, w } = dims;
     let half = (size / 2) as isize;
-    let kernel: Vec<f32> = (-half..=half)
+    let weights: Vec<f32> = (-half..=half)
         .map(|x| (-((x * x) as f32) / (2.0 * sigma * sigma)).exp())
         .collect();
-    let sum: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / sum).collect();
-    let mut across = vec![0.0f32; frames.len()];
-    for f in 0..t {
-        for y in 0..h {
-            for x in 0..w {
-                for c in 0..3 {
-                    let mut acc = 0.0;
-                    for (k, kv) in kernel.iter().enumerate() {
-                        let xx = x as isize + k as isize - half;
-                        if (0..w as isize).contains(&xx) {
-                            acc += kv * frames[((f * h + y) * w + xx as usize) * 3 + c];
-                        }
-                    }
-                    across[((f * h + y) * w + x) * 3 + c] = acc;
-                }
+    let sum: f32 = weights.iter().sum();
+    let taps: Vec<(isize, f32)> = (-half..=half)
+        .zip(weights.iter().map(|k| k / sum))
+        .filter(|&(_, k)| k > 1e-9)
+        .collect();
+    // out[i] += k * src[i + d] over the i whose source lies in 0..n (in
+    // units of `step` values), tap by tap: contiguous, vectorisable.
+    let pass = |src: &[f32], dst: &mut [f32], n: usize, step: usize| {
+        for &(d, k) in &taps {
+            let lo = (-d).max(0) as usize;
+            let hi = (n as isize - d).clamp(0, n as isize) as usize;
+            if lo >= hi {
+                continue;
+            }
+            let off = d * step as isize;
+            let (from, to) = (lo * step, hi * step);
+            let shifted = &src[(from as isize + off) as usize..(to as isize + off) as usize];
+            for (o, s) in dst[from..to].iter_mut().zip(shifted) {
+                *o += k * s;
             }
         }
+    };
+    let row = w * 3;
+    let mut across = vec![0.0f32; frames.len()];
+    for (src, dst) in frames.chunks_exact(row).zip(across.chunks_exact_mut(row)) {
+        pass(src, dst, w, 3);
     }
+    let plane = h * row;
     let mut out = vec![0.0f32; frames.len()];
     for f in 0..t {
-        for y in 0..h {
-            for x in 0..w {
-                for c in 0..3 {
-                    let mut acc = 0.0;
-                    for (k, kv) in kernel.iter().enumerate() {
-                        let yy = y as isize + k as isize - half;
-                        if (0..h as isize).contains(&yy) {
-                            acc += kv * across[((f * h + yy as usize) * w + x) * 3 + c];
-                        }
-                    }
-                    out[((f * h + y) * w + x) * 3 + c] = acc;
-                }
-            }
-        }
+        pass(
+            &across[f * plane..(f + 1) * plane],
+            &mut out[f * plane..(f + 1) * plane],
+            h,
+            row,
+        );
     }
     out
 }

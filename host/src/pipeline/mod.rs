@@ -9,6 +9,7 @@ mod check;
 mod checkpoint;
 pub mod features;
 mod inputs;
+mod online;
 mod trainer;
 
 pub use check::{SplitCheck, check_dataset};
@@ -229,6 +230,9 @@ pub struct RunSpec {
     pub task_data: Vec<(String, PathBuf)>,
     pub out: PathBuf,
     pub seed: u64,
+    /// How training gets its features: extracted once, or recomputed with
+    /// the task's augmentation every step.
+    pub mode: Mode,
     /// Overrides of every task's protocol defaults.
     pub protocol: ProtocolOverrides,
     /// Scale the schedule down (steps and warmup / 10) for a smoke run.
@@ -250,6 +254,38 @@ pub struct RunSpec {
     pub progress: bool,
 }
 
+/// SciVid's two protocol modes, named in every result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Features extracted once (and cached), no augmentation.
+    Cached,
+    /// Training features recomputed every step from augmented clips, as
+    /// upstream; evaluation on the frozen, unaugmented features.
+    Online,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Cached => "cached",
+            Mode::Online => "online",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cached" => Ok(Mode::Cached),
+            "online" => Ok(Mode::Online),
+            other => bail!(
+                "mode `{other}`: `cached` (features extracted once, no augmentation) or `online` (features recomputed each training step with the task's augmentation)"
+            ),
+        }
+    }
+}
+
 impl RunSpec {
     /// The default run: SciVid's five tasks on their synthetic stand-ins,
     /// the pixel control backbone, and the default heads.
@@ -269,6 +305,7 @@ impl RunSpec {
             task_data: vec![],
             out,
             seed: 0,
+            mode: Mode::Cached,
             protocol: ProtocolOverrides::default(),
             quick: false,
             bootstrap: 1000,
@@ -447,7 +484,7 @@ impl Prepared {
             wasmtime_version: "48.0.8".into(),
             backbone: self.backbone.describe(),
             seed: spec.seed,
-            mode: "cached".into(),
+            mode: spec.mode.name().into(),
             spec: serde_json::to_value(crate::spec::RunConfig::resolved(spec))?,
             tasks: vec![],
         })
@@ -678,6 +715,7 @@ fn fingerprint(
         "protocol": spec.protocol,
         "quick": spec.quick,
         "seed": spec.seed,
+        "mode": spec.mode.name(),
         "skip_bad": spec.skip_bad,
     });
     crate::files::sha256_hex(what.to_string().as_bytes())
@@ -816,6 +854,19 @@ fn run_task(
         grid_h: fshape.grid_h as u32,
         grid_w: fshape.grid_w as u32,
     };
+    let online = match spec.mode {
+        Mode::Cached => None,
+        Mode::Online => Some(online::OnlineFeatures {
+            backbone,
+            clips: online::TrainingClips {
+                root: &data,
+                clips: &split_data[0].1,
+                input,
+                augmentations: task.augmentations()?,
+                seed: spec.seed,
+            },
+        }),
+    };
     let train_start = std::time::Instant::now();
     let checkpoints = checkpoint::Checkpoints::new(checkpoint_dir.to_path_buf());
     let (trained, resumed_from) = trainer::train(
@@ -829,6 +880,7 @@ fn run_task(
         train_targets,
         minival.as_ref(),
         &checkpoints,
+        online.as_ref(),
     )?;
     if spec.progress {
         let resumed = resumed_from

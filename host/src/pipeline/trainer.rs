@@ -5,6 +5,7 @@
 
 use super::checkpoint::{Checkpoints, HeadState, State, Tensors};
 use super::inputs::Inputs;
+use super::online::OnlineFeatures;
 use super::{RunHead, RunSpec};
 use crate::report::HeadResult;
 use crate::runtime::bindings::{FeatureSpec, Protocol};
@@ -91,6 +92,7 @@ pub fn train(
     targets: &DynTensor,
     minival: Option<&Minival>,
     checkpoints: &Checkpoints,
+    online: Option<&OnlineFeatures<'_>>,
 ) -> Result<(Vec<TrainedHead>, Option<u32>)> {
     let mut trained: Vec<TrainedHead> = vec![];
     // Seeds follow a head's place in the run's list, so a head trained
@@ -177,7 +179,10 @@ pub fn train(
                 p.reseed(spec.seed ^ ((h.index as u64 + 1) << 40) ^ step as u64);
             }
         }
-        let (f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
+        let (mut f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
+        if let Some(o) = online {
+            f.features = o.features(&rows, step)?;
+        }
         let mut losses: Vec<(usize, DynTensor)> = vec![];
         for (i, h) in trained.iter_mut().enumerate() {
             let Some(p) = h.plugin.as_mut() else { continue };

@@ -18,8 +18,8 @@ use scivid_sdk::metrics::{
     ScoreBuffer, confusion_rows, mean_average_precision, per_class_average_precision,
 };
 use scivid_sdk::{
-    Clip, ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Result, Task,
-    TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
+    Augmentation, Clip, ClipSpec, DATA_DIR, FrameSource, GaussianBlur, Grant, InputSpec, Metric,
+    Metrics, Result, Task, TaskInfo, TaskKind, Tensor, UpscaleCrop, bail, scivid_protocol,
 };
 
 const CLASSES: [&str; 4] = ["attack", "investigation", "mount", "other"];
@@ -96,6 +96,26 @@ impl Task for CalMS21 {
             bail!("{}: no clips", csv.path());
         }
         Ok(clips)
+    }
+
+    /// SciVid's training transforms (`online` runs): upscale by 1.0 to 2.0
+    /// and crop back, Gaussian blur (sigma 0.1 to 2, 36 taps, half the
+    /// clips), left-right flip (half the clips).
+    fn augmentations() -> Vec<Augmentation> {
+        vec![
+            Augmentation::UpscaleCrop(UpscaleCrop {
+                min_scale: 1.0,
+                max_scale: 2.0,
+                probability: 1.0,
+            }),
+            Augmentation::GaussianBlur(GaussianBlur {
+                sigma_min: 0.1,
+                sigma_max: 2.0,
+                kernel_size: 36,
+                probability: 0.5,
+            }),
+            Augmentation::FlipLeftRight(0.5),
+        ]
     }
 
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {

@@ -18,8 +18,8 @@
 use scivid_sdk::data::{Csv, labelled_sequence_clips, numbered_frames, release_shards};
 use scivid_sdk::metrics::{ScoreBuffer, mean_average_precision, per_class_average_precision};
 use scivid_sdk::{
-    Clip, ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics, Protocol, Result,
-    Task, TaskInfo, TaskKind, Tensor, bail, scivid_protocol,
+    Augmentation, Clip, ClipSpec, DATA_DIR, FrameSource, Grant, InputSpec, Metric, Metrics,
+    Protocol, Result, Task, TaskInfo, TaskKind, Tensor, UpscaleCrop, bail, scivid_protocol,
 };
 
 const CLASSES: [&str; 7] = [
@@ -121,6 +121,16 @@ impl Task for FlyVsFly {
             bail!("{}: no clips", csv.path());
         }
         Ok(clips)
+    }
+
+    /// SciVid's training jitter (`online` runs): upscale by 1.0 to 1.4,
+    /// crop back.
+    fn augmentations() -> Vec<Augmentation> {
+        vec![Augmentation::UpscaleCrop(UpscaleCrop {
+            min_scale: 1.0,
+            max_scale: 1.4,
+            probability: 1.0,
+        })]
     }
 
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {

@@ -3,11 +3,13 @@
 //! with `sampling` one of `start:COUNT:STRIDE`, `middle:COUNT:STRIDE`,
 //! `random:COUNT:STRIDE[:MAX_START]`, `linspace:COUNT`, `indices:I;J;...`, and the
 //! label `left` or `right` (where the clip's last frame shows the square of
-//! `tests/fixtures/video`). The tests run it end to end on those videos.
+//! `tests/fixtures/video`). Its training clips are augmented as SciVid's
+//! CalMS21 (in `online` runs). The tests run it end to end on those videos.
 
 use scivid_sdk::{
-    ClipTarget, DATA_DIR, FrameSampling, FrameWindow, Grant, InputSpec, MediaSource, Metric,
-    Metrics, Protocol, RandomWindow, Result, SampledClip, Task, TaskInfo, TaskKind, Tensor, bail,
+    Augmentation, ClipTarget, DATA_DIR, FrameSampling, FrameWindow, GaussianBlur, Grant, InputSpec,
+    MediaSource, Metric, Metrics, Protocol, RandomWindow, Result, SampledClip, Task, TaskInfo,
+    TaskKind, Tensor, UpscaleCrop, bail,
 };
 
 struct VideoTask;
@@ -107,6 +109,24 @@ impl Task for VideoTask {
                 })
             })
             .collect()
+    }
+
+    /// CalMS21's training transforms (in `online` runs).
+    fn augmentations() -> Vec<Augmentation> {
+        vec![
+            Augmentation::UpscaleCrop(UpscaleCrop {
+                min_scale: 1.0,
+                max_scale: 2.0,
+                probability: 1.0,
+            }),
+            Augmentation::GaussianBlur(GaussianBlur {
+                sigma_min: 0.1,
+                sigma_max: 2.0,
+                kernel_size: 36,
+                probability: 0.5,
+            }),
+            Augmentation::FlipLeftRight(0.5),
+        ]
     }
 
     fn loss(predictions: &Tensor, targets: &Tensor) -> Result<Tensor> {
