@@ -216,6 +216,10 @@ pub struct RunArgs {
     /// task declares (SciVid's training) [default: cached].
     #[arg(long, value_name = "cached|online")]
     pub mode: Option<crate::pipeline::Mode>,
+    /// How the feature cache stores values: f32, or f16 (half the disk and
+    /// reads; features rounded to half precision) [default: f32].
+    #[arg(long, value_name = "f32|f16")]
+    pub cache_dtype: Option<crate::cache::Storage>,
     /// Cluster-bootstrap resamples for 95% intervals (0: none) [default: 1000].
     #[arg(long)]
     pub bootstrap: Option<usize>,
@@ -758,6 +762,9 @@ fn resolve_spec(args: &RunArgs) -> Result<RunSpec> {
     spec.quick |= args.quick;
     if let Some(m) = args.mode {
         spec.mode = m;
+    }
+    if let Some(d) = args.cache_dtype {
+        spec.cache_storage = d;
     }
     if let Some(n) = args.bootstrap {
         spec.bootstrap = n;

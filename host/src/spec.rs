@@ -29,8 +29,11 @@ pub struct RunConfig {
     /// Dataset directory for every task without its own (`[[tasks]] data`);
     /// a built-in task with neither runs on its synthetic stand-in.
     pub data: Option<PathBuf>,
-    /// `cached`: features extracted once, no augmentation.
+    /// `cached`: features extracted once, no augmentation; `online`:
+    /// training features recomputed every step from augmented clips.
     pub mode: Option<String>,
+    /// How the feature cache stores values: `f32` (default) or `f16`.
+    pub cache_dtype: Option<String>,
     /// Scale every schedule down by 10 for a smoke run.
     pub quick: Option<bool>,
     /// Cluster-bootstrap resamples for 95% intervals (0: none).
@@ -214,6 +217,9 @@ impl RunConfig {
         if let Some(n) = self.skip_bad {
             spec.skip_bad = n;
         }
+        if let Some(d) = &self.cache_dtype {
+            spec.cache_storage = d.parse().context("run spec `cache_dtype`")?;
+        }
         if !self.tasks.is_empty() {
             spec.tasks = self
                 .tasks
@@ -286,6 +292,7 @@ impl RunConfig {
             checkpoint_every: Some(spec.checkpoint_every),
             shard_clips: Some(spec.shard_clips),
             skip_bad: Some(spec.skip_bad),
+            cache_dtype: Some(spec.cache_storage.name().into()),
             tasks: spec
                 .tasks
                 .iter()

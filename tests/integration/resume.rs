@@ -334,3 +334,50 @@ fn killed_evaluation_resumes_without_retraining() {
     }
     assert_eq!(r["tasks"][0]["control_ci"], c["tasks"][0]["control_ci"]);
 }
+
+/// `--cache-dtype f16`: entries of their own (an f32 cache is not read),
+/// half the bytes, read back by the next run; the scores barely move.
+#[test]
+fn an_f16_feature_cache_halves_the_entries_and_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let status = scivid_cmd(&cache, &out, "40").args(extra).status().unwrap();
+        assert!(status.success());
+        results(&out)
+    };
+    let f32_run = run("f32", &[]);
+    let sizes = || -> (u64, u64) {
+        let e = scivid::cache::FeatureCache::new(cache.join("features")).entries();
+        (e.len() as u64, e.iter().map(|e| e.1).sum())
+    };
+    let (n32, f32_bytes) = sizes();
+    let f16_run = run("f16", &["--cache-dtype", "f16"]);
+    let t = &f16_run["tasks"][0];
+    assert_eq!(t["features"]["storage"], "f16");
+    assert_eq!(
+        t["features"]["cached"], 0,
+        "f32 entries are not f16 entries"
+    );
+    let (n, all) = sizes();
+    let (n16, f16_bytes) = (n - n32, all - f32_bytes);
+    assert_eq!(n16, n32);
+    // Per entry: a 16-byte header and a 32-byte checksum, then the values.
+    assert_eq!(2 * (f16_bytes - 48 * n16), f32_bytes - 48 * n32);
+    let again = run("f16-again", &["--cache-dtype", "f16"]);
+    assert_eq!(again["tasks"][0]["features"]["computed"], 0);
+    assert_eq!(again["spec"]["cache_dtype"], "f16");
+    let acc = |r: &serde_json::Value| {
+        r["tasks"][0]["heads"][0]["scores"]["test"]["accuracy"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(acc(&f16_run), acc(&again), "the same f16 features");
+    assert!(
+        (acc(&f16_run) - acc(&f32_run)).abs() <= 0.1,
+        "{} vs {}",
+        acc(&f16_run),
+        acc(&f32_run)
+    );
+}

@@ -6,16 +6,66 @@
 //! is written to a temporary name and renamed, so concurrent writers are
 //! safe, and it ends with a sha256 of its contents: a corrupt entry is
 //! reported, removed and recomputed.
+//!
+//! Entries hold f32 values, or f16 ([`Storage::F16`]: half the disk and
+//! reads, features rounded to 11 significant bits); the storage is part of
+//! the key, so a run's features never depend on which kind a cache held.
+//! Reads map the file instead of copying it (entries are written once,
+//! under a fresh name, and never changed in place).
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"SCVFEAT1";
+const MAGIC_F32: &[u8; 8] = b"SCVFEAT1";
+const MAGIC_F16: &[u8; 8] = b"SCVFE16\x01";
+
+/// How an entry stores its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    #[default]
+    F32,
+    F16,
+}
+
+impl Storage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Storage::F32 => "f32",
+            Storage::F16 => "f16",
+        }
+    }
+
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            Storage::F32 => MAGIC_F32,
+            Storage::F16 => MAGIC_F16,
+        }
+    }
+
+    fn value_bytes(self) -> usize {
+        match self {
+            Storage::F32 => 4,
+            Storage::F16 => 2,
+        }
+    }
+}
+
+impl std::str::FromStr for Storage {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Storage::F32),
+            "f16" => Ok(Storage::F16),
+            other => bail!("feature cache storage `{other}`: `f32` or `f16`"),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
     dir: PathBuf,
+    storage: Storage,
 }
 
 /// What a lookup found.
@@ -28,16 +78,31 @@ pub enum Lookup {
 }
 
 impl FeatureCache {
+    /// A cache of f32 entries in `dir`.
     pub fn new(dir: PathBuf) -> Self {
-        FeatureCache { dir }
+        FeatureCache {
+            dir,
+            storage: Storage::F32,
+        }
+    }
+
+    /// The same cache directory, writing and reading `storage` entries.
+    pub fn with_storage(self, storage: Storage) -> Self {
+        FeatureCache { storage, ..self }
+    }
+
+    pub fn storage(&self) -> Storage {
+        self.storage
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The cache key of one clip's features.
+    /// The cache key of one clip's features (f32 keys are those of the
+    /// caches before f16 storage existed).
     pub fn key(
+        &self,
         backbone: &serde_json::Value,
         input: &str,
         frames: &[u32],
@@ -53,6 +118,9 @@ impl FeatureCache {
             h.update(f.to_le_bytes());
         }
         h.update(clip_digest);
+        if self.storage == Storage::F16 {
+            h.update(b"\0f16");
+        }
         crate::files::hex(&h.finalize())
     }
 
@@ -63,10 +131,17 @@ impl FeatureCache {
     /// Look up `key`, expecting `numel` values.
     pub fn get(&self, key: &str, numel: usize) -> Lookup {
         let path = self.path(key);
-        let Ok(bytes) = std::fs::read(&path) else {
+        let Ok(file) = std::fs::File::open(&path) else {
             return Lookup::Miss;
         };
-        match decode(&bytes, numel) {
+        // SAFETY: entries are written under a temporary name and renamed
+        // into place, never modified after: the mapped bytes do not change
+        // while they are read (gc may unlink the file; the mapping stays
+        // valid).
+        let Ok(bytes) = (unsafe { memmap2::Mmap::map(&file) }) else {
+            return Lookup::Miss;
+        };
+        match decode(&bytes, numel, self.storage) {
             Ok(v) => Lookup::Hit(v),
             Err(why) => {
                 let _ = std::fs::remove_file(&path);
@@ -76,11 +151,16 @@ impl FeatureCache {
     }
 
     pub fn put(&self, key: &str, values: &[f32]) -> Result<()> {
-        let mut bytes = Vec::with_capacity(16 + values.len() * 4 + 32);
-        bytes.extend_from_slice(MAGIC);
+        let mut bytes = Vec::with_capacity(16 + values.len() * self.storage.value_bytes() + 32);
+        bytes.extend_from_slice(self.storage.magic());
         bytes.extend_from_slice(&(values.len() as u64).to_le_bytes());
-        for v in values {
-            bytes.extend_from_slice(&v.to_le_bytes());
+        match self.storage {
+            Storage::F32 => values
+                .iter()
+                .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
+            Storage::F16 => values
+                .iter()
+                .for_each(|v| bytes.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
         }
         let sum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&sum);
@@ -138,22 +218,32 @@ impl FeatureCache {
     }
 }
 
-fn decode(bytes: &[u8], numel: usize) -> Result<Vec<f32>, String> {
-    if bytes.len() < 16 + 32 || &bytes[..8] != MAGIC {
-        return Err("not a feature cache entry".into());
+fn decode(bytes: &[u8], numel: usize, storage: Storage) -> Result<Vec<f32>, String> {
+    if bytes.len() < 16 + 32 || &bytes[..8] != storage.magic() {
+        return Err(format!(
+            "not a feature cache entry of {} values",
+            storage.name()
+        ));
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(body).as_slice() != sum {
         return Err("checksum mismatch".into());
     }
     let n = u64::from_le_bytes(body[8..16].try_into().expect("8 bytes")) as usize;
-    if n != numel || body.len() != 16 + n * 4 {
+    if n != numel || body.len() != 16 + n * storage.value_bytes() {
         return Err(format!("holds {n} values, expected {numel}"));
     }
-    Ok(body[16..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    let values = &body[16..];
+    Ok(match storage {
+        Storage::F32 => values
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Storage::F16 => values
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -164,7 +254,7 @@ mod tests {
     fn round_trip_and_corruption_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let c = FeatureCache::new(dir.path().to_path_buf());
-        let key = FeatureCache::key(&serde_json::json!({"b": 1}), "16x32x32x3", &[0, 1], b"clip");
+        let key = c.key(&serde_json::json!({"b": 1}), "16x32x32x3", &[0, 1], b"clip");
         assert_eq!(c.get(&key, 3), Lookup::Miss);
         c.put(&key, &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!(c.get(&key, 3), Lookup::Hit(vec![1.0, 2.0, 3.0]));
@@ -186,7 +276,42 @@ mod tests {
             Lookup::Miss,
             "the corrupt entry was removed"
         );
-        let other = FeatureCache::key(&serde_json::json!({"b": 2}), "16x32x32x3", &[0, 1], b"clip");
+        let other = c.key(&serde_json::json!({"b": 2}), "16x32x32x3", &[0, 1], b"clip");
         assert_ne!(key, other, "the backbone is part of the key");
+    }
+
+    #[test]
+    fn f16_entries_round_to_half_precision_take_half_the_bytes_and_their_own_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let f32s = FeatureCache::new(dir.path().to_path_buf());
+        let f16s = f32s.clone().with_storage(Storage::F16);
+        let what = (serde_json::json!({"b": 1}), "16x32x32x3");
+        let k32 = f32s.key(&what.0, what.1, &[0], b"clip");
+        let k16 = f16s.key(&what.0, what.1, &[0], b"clip");
+        assert_ne!(k32, k16, "the storage is part of the key");
+        let values: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.37).sin() * 40.0).collect();
+        f32s.put(&k32, &values).unwrap();
+        f16s.put(&k16, &values).unwrap();
+        let Lookup::Hit(back) = f16s.get(&k16, values.len()) else {
+            panic!("f16 entry not read back");
+        };
+        for (a, b) in values.iter().zip(&back) {
+            // f16 keeps 11 significant bits: relative error <= 2^-11.
+            assert!(
+                (a - b).abs() <= a.abs() * 2f32.powi(-11) + 1e-7,
+                "{a} -> {b}"
+            );
+        }
+        let sizes: Vec<u64> = f32s.entries().iter().map(|e| e.1).collect();
+        assert_eq!(
+            sizes.iter().sum::<u64>(),
+            (16 + 4000 + 32) + (16 + 2000 + 32)
+        );
+        // An f32 entry under an f16 reader's key is refused, not misread.
+        std::fs::copy(f32s.path(&k32), f16s.path(&k16)).unwrap();
+        match f16s.get(&k16, values.len()) {
+            Lookup::Corrupt(why) => assert!(why.contains("f16"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

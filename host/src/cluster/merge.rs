@@ -73,7 +73,9 @@ pub fn merge(dir: &Path) -> Result<RunResults> {
             .zip(&counts)
             .filter(|(u, _)| unit_task(u) == t)
             .fold((0, 0), |(a, b), (_, (c, d))| (a + c, b + d));
-        task.features = serde_json::json!({"computed": computed, "cached": cached});
+        let storage = task.features["storage"].clone();
+        task.features =
+            serde_json::json!({"computed": computed, "cached": cached, "storage": storage});
         merged.tasks.push(task);
     }
     merged.write_all(dir)?;

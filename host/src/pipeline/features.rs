@@ -99,7 +99,7 @@ impl ClipReader<'_> {
             };
             let mut key = None;
             if let Some(cache) = self.cache {
-                let k = FeatureCache::key(
+                let k = cache.key(
                     self.describe,
                     self.input_key,
                     &bytes.picked,

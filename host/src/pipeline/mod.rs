@@ -245,6 +245,9 @@ pub struct RunSpec {
     /// Budgets for one plugin, by task name or head label (override `budgets`).
     pub plugin_budgets: Vec<(String, Budgets)>,
     pub cache_dir: Option<PathBuf>,
+    /// How the feature cache stores values (f16: half the disk, features
+    /// rounded to half precision).
+    pub cache_storage: crate::cache::Storage,
     /// Clips per feature-extraction shard of a cluster run (`scivid plan`).
     pub shard_clips: usize,
     /// Unreadable clips a task may skip (each recorded in its results)
@@ -313,6 +316,7 @@ impl RunSpec {
             budgets: Budgets::default(),
             plugin_budgets: vec![],
             cache_dir: Runtime::default_cache_dir(),
+            cache_storage: Default::default(),
             shard_clips: 4096,
             skip_bad: 0,
             progress: true,
@@ -547,7 +551,9 @@ impl Prepared {
         let cache = spec
             .cache_dir
             .as_ref()
-            .map(|d| crate::cache::FeatureCache::new(d.join("features")))
+            .map(|d| {
+                crate::cache::FeatureCache::new(d.join("features")).with_storage(spec.cache_storage)
+            })
             .context(
                 "extracting features on their own needs the feature cache (do not pass --no-cache)",
             )?;
@@ -716,6 +722,7 @@ fn fingerprint(
         "quick": spec.quick,
         "seed": spec.seed,
         "mode": spec.mode.name(),
+        "cache_storage": spec.cache_storage.name(),
         "skip_bad": spec.skip_bad,
     });
     crate::files::sha256_hex(what.to_string().as_bytes())
@@ -783,10 +790,9 @@ fn run_task(
     )?;
 
     // Index and extract every split before training.
-    let cache = spec
-        .cache_dir
-        .as_ref()
-        .map(|d| crate::cache::FeatureCache::new(d.join("features")));
+    let cache = spec.cache_dir.as_ref().map(|d| {
+        crate::cache::FeatureCache::new(d.join("features")).with_storage(spec.cache_storage)
+    });
     let (mut features_computed, mut features_cached) = (0, 0);
     let mut split_data = vec![];
     let mut skip_left = spec.skip_bad;
@@ -1030,7 +1036,11 @@ fn run_task(
             "minival": minival.as_ref().map(|m| serde_json::json!({"split": m.split, "clips": m.feats.rows()})),
         }),
         error: None,
-        features: serde_json::json!({"computed": features_computed, "cached": features_cached}),
+        features: serde_json::json!({
+            "computed": features_computed,
+            "cached": features_cached,
+            "storage": spec.cache_storage.name(),
+        }),
         splits: splits[1..].to_vec(),
         skipped,
         control,
