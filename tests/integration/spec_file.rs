@@ -172,7 +172,9 @@ fn the_example_spec_in_the_repo_is_valid() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("label = \"attention\"") && out.contains("wall_ms = 60000"),
+        out.contains("label = \"attention\"")
+            && out.contains("wall_ms = 60000")
+            && out.contains("cache_dtype = \"f32\""),
         "{out}"
     );
 }
