@@ -239,9 +239,20 @@ fn results_show_and_compare_call_out_spec_differences() {
 
 #[test]
 fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
+    kill_mid_training_then_resume(&[]);
+}
+
+/// Online training draws each step's frames and augmentation from (seed,
+/// step, clip): a resumed run sees the batches an uninterrupted one sees.
+#[test]
+fn killed_online_training_resumes_with_the_same_numbers() {
+    kill_mid_training_then_resume(&["--mode", "online"]);
+}
+
+fn kill_mid_training_then_resume(mode: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
-    let args = [
+    let mut args = vec![
         "--checkpoint-every",
         "25",
         "--readout",
@@ -249,7 +260,8 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
         "--bootstrap",
         "0",
     ];
-    let mut child = scivid_cmd(&cache, &out, "800").args(args).spawn().unwrap();
+    args.extend_from_slice(mode);
+    let mut child = scivid_cmd(&cache, &out, "800").args(&args).spawn().unwrap();
     kill_when(&mut child, &out, |l| {
         l.is_some_and(|l| l.as_str() >= "step-00000100")
     });
@@ -258,7 +270,10 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
         "killed before any task finished"
     );
 
-    let resumed = scivid_cmd(&cache, &out, "800").args(args).output().unwrap();
+    let resumed = scivid_cmd(&cache, &out, "800")
+        .args(&args)
+        .output()
+        .unwrap();
     assert!(
         resumed.status.success(),
         "{}",
@@ -276,7 +291,7 @@ fn killed_training_resumes_from_its_checkpoint_with_the_same_numbers() {
 
     let clean = dir.path().join("clean");
     let fresh = scivid_cmd(&cache, &clean, "800")
-        .args(args)
+        .args(&args)
         .output()
         .unwrap();
     assert!(fresh.status.success());
