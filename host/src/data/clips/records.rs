@@ -15,16 +15,7 @@ pub(super) fn read_frames(
     s: &SequenceFrames,
     times: &[u32],
 ) -> Result<Vec<(PathBuf, Vec<u8>)>> {
-    let path = resolve_inside(root, &s.shard)?;
-    let shard = path.display();
-    let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
-    let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
-    // Only the frames' list is copied out of the record.
-    let example = scivid_records::SequenceExample::parse_lists(&record, &[s.key.as_str()])
-        .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
-    let frames = example
-        .list(&s.key)
-        .map_err(|e| anyhow!("{shard}: record {}: {e}", s.index))?;
+    let (shard, frames) = frames_list(root, s)?;
     times
         .iter()
         .map(|&t| {
@@ -59,16 +50,23 @@ pub(super) fn read_frames(
 
 /// The number of steps in the frames' list of one record.
 pub(super) fn frame_count(root: &Path, s: &SequenceFrames) -> Result<usize> {
+    Ok(frames_list(root, s)?.1.len())
+}
+
+/// The shard's name (for errors) and the record's frames' list: only that
+/// list is copied out of the record.
+fn frames_list(root: &Path, s: &SequenceFrames) -> Result<(String, Vec<Feature>)> {
     let path = resolve_inside(root, &s.shard)?;
-    let shard = path.display();
+    let shard = path.display().to_string();
     let mut file = scivid_records::ArrayRecord::open(&path).map_err(|e| anyhow!("{shard}: {e}"))?;
     let record = file.get(s.index).map_err(|e| anyhow!("{shard}: {e}"))?;
-    let example = scivid_records::SequenceExample::parse_lists(&record, &[s.key.as_str()])
+    let mut example = scivid_records::SequenceExample::parse_lists(&record, &[s.key.as_str()])
         .map_err(|e| anyhow!("{shard}: record {}: not a SequenceExample: {e}", s.index))?;
-    let frames = example
+    example
         .list(&s.key)
         .map_err(|e| anyhow!("{shard}: record {}: {e}", s.index))?;
-    Ok(frames.len())
+    let frames = example.feature_lists.remove(&s.key).unwrap_or_default();
+    Ok((shard, frames))
 }
 
 /// One step of float frames (little-endian f32 bytes), mapped to the
