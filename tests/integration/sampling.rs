@@ -117,6 +117,17 @@ fn impossible_samplings_are_errors_naming_the_clip() {
         ),
         (FrameSampling::Middle(window(4, 0)), 10, "stride 0"),
         (FrameSampling::Linspace(0), 10, "a linspace of 0 frames"),
+        // A hostile window size is refused before anything is allocated.
+        (
+            FrameSampling::Start(window(u32::MAX, 1)),
+            10,
+            "a frame window of 4294967295 frames",
+        ),
+        (
+            FrameSampling::Linspace(u32::MAX),
+            10,
+            "a linspace of 4294967295 frames",
+        ),
         (FrameSampling::Linspace(4), 0, "its source has no frames"),
         (FrameSampling::Indices(vec![]), 10, "no frame indices"),
     ] {

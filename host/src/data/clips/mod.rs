@@ -49,6 +49,10 @@ pub fn resolve_inside(root: &Path, rel: &str) -> Result<PathBuf> {
     Ok(real)
 }
 
+/// The most frames a sampling may pick (before resampling to the task's
+/// count): a plugin's window size must not become the host's allocation.
+pub const MAX_PICKED_FRAMES: u32 = 1 << 16;
+
 /// The frames a clip's sampling picks from a source of `len()` frames
 /// (asked only when the sampling needs it), before resampling to the task's
 /// frame count: SciVid's `process_idx`, index for index (its `linspace` in
@@ -61,8 +65,10 @@ pub fn sample(
 ) -> Result<Vec<u32>> {
     let id = &clip.id;
     let check = |count: u32, stride: u32| -> Result<()> {
-        if count == 0 || stride == 0 {
-            bail!("clip `{id}`: a frame window of {count} frames, stride {stride}");
+        if count == 0 || stride == 0 || count > MAX_PICKED_FRAMES {
+            bail!(
+                "clip `{id}`: a frame window of {count} frames, stride {stride} (1 to {MAX_PICKED_FRAMES} frames, stride 1 or more)"
+            );
         }
         Ok(())
     };
@@ -118,8 +124,8 @@ pub fn sample(
             padded(window(start, w.count, w.stride).collect(), len)
         }
         FrameSampling::Linspace(n) => {
-            if *n == 0 {
-                bail!("clip `{id}`: a linspace of 0 frames");
+            if *n == 0 || *n > MAX_PICKED_FRAMES {
+                bail!("clip `{id}`: a linspace of {n} frames (1 to {MAX_PICKED_FRAMES})");
             }
             let len = source_len()?;
             let idx = linspace_f32(0.0, (len - 1) as f32, *n)
