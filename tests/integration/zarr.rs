@@ -14,7 +14,7 @@ fn stores_written_by_zarr_python_read_back_exactly() {
     let cases: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixtures().join("cases.json")).unwrap()).unwrap();
     let cases = cases["cases"].as_array().unwrap();
-    assert_eq!(cases.len(), 14, "every case of the fixture script");
+    assert_eq!(cases.len(), 16, "every case of the fixture script");
     for case in cases {
         let name = case.as_str().unwrap();
         let dir = fixtures().join(name);
@@ -68,6 +68,9 @@ fn a_corrupt_or_truncated_chunk_is_an_error_naming_the_chunk() {
         ("v3_zstd", "a/c/0/0/0/0"),
         ("v2_zlib_fortran", "a/0.0.0.0"),
         ("v3_gzip_crc32c", "a/c/0/0/0/0"),
+        // Shards: the index at the end (crc32c-checked), at the start.
+        ("v3_sharded_zstd", "a/c/0/0/0/0"),
+        ("v3_sharded_index_start_nan", "a/c/0/0/0/0"),
     ] {
         for damage in ["truncate", "flip"] {
             let (_tmp, dir) = scratch_copy(name);
@@ -190,16 +193,22 @@ fn zarr_clip(store: &str, frames: Vec<u32>) -> scivid::runtime::bindings::Sample
 /// on a frame. Checked against zarr-python's values.
 #[test]
 fn a_zarr_clip_decodes_its_channels_and_its_host_read_target() {
+    for store in ["v3_zstd", "v3_sharded_zstd"] {
+        zarr_clip_decodes(store);
+    }
+}
+
+fn zarr_clip_decodes(store: &str) {
     use scivid::runtime::bindings::InputSpec;
     let root = fixtures();
     let x = npy::parse(
-        &std::fs::read(root.join("v3_zstd/expected.npy")).unwrap(),
+        &std::fs::read(root.join(store).join("expected.npy")).unwrap(),
         "x",
     )
     .unwrap();
     let x = x.as_f32();
     let at = |t: usize, l: usize, y: usize, w: usize| x[((t * 2 + l) * 7 + y) * 9 + w];
-    let clip = zarr_clip("v3_zstd", vec![1, 2]);
+    let clip = zarr_clip(store, vec![1, 2]);
     let input = InputSpec {
         frames: 2,
         height: 7,
@@ -220,7 +229,7 @@ fn a_zarr_clip_decodes_its_channels_and_its_host_read_target() {
                 for c in 0..3 {
                     assert!(
                         (got[c] - want[c]).abs() < 1e-5,
-                        "t {t} ({y}, {w}) channel {c}"
+                        "{store}: t {t} ({y}, {w}) channel {c}"
                     );
                 }
             }
@@ -234,7 +243,10 @@ fn a_zarr_clip_decodes_its_channels_and_its_host_read_target() {
                 let (y, w) = (i / 9, i % 9);
                 let want = (at(t, l, y, w) - at(2, l, y, w)) / 0.5;
                 let got = target[((k * 3 + c) * 7 + y) * 9 + w];
-                assert!((got - want).abs() < 1e-3, "target t {t} channel {c} at {i}");
+                assert!(
+                    (got - want).abs() < 1e-3,
+                    "{store}: target t {t} channel {c} at {i}"
+                );
             }
         }
     }

@@ -35,6 +35,8 @@ pub(super) fn read(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<Zar
         let array = Array::open(&dir, &name)?;
         let index: Vec<usize> = ch.index.iter().map(|&i| i as usize).collect();
         let mut chunks = BTreeMap::new();
+        // Files read so far: a shard holds many of the chunks a clip needs.
+        let mut files: HashMap<String, Option<Vec<u8>>> = HashMap::new();
         for &t in times {
             let lead: Vec<usize> = std::iter::once(t as usize)
                 .chain(index.iter().copied())
@@ -49,8 +51,15 @@ pub(super) fn read(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<Zar
                     .unwrap_or(&key)
                     .to_string_lossy()
                     .to_string();
-                let file = read_optional(root, &format!("{rel}/{key}"))?;
-                chunks.insert(coords, file);
+                let file_rel = format!("{rel}/{key}");
+                if !files.contains_key(&file_rel) {
+                    let file = read_optional(root, &file_rel)?;
+                    files.insert(file_rel.clone(), file);
+                }
+                let chunk = array
+                    .chunk_in_file(&coords, files[&file_rel].as_deref())
+                    .with_context(|| format!("{name}: {file_rel}"))?;
+                chunks.insert(coords, chunk.map(<[u8]>::to_vec));
             }
         }
         if let Some(first) = out.first() {

@@ -8,7 +8,9 @@
 //! order), C or F order (v2) / a full `transpose` (v3), v2 compressors and
 //! v3 bytes-to-bytes codecs gzip, zlib, zstd, blosc, v3's `crc32c` checksum,
 //! both v3 chunk key encodings, missing chunks as the fill value. Not
-//! supported (refused by name): filters, sharding, variable-length types.
+//! supported (refused by name): filters, nested sharding, variable-length
+//! types. v3's `sharding_indexed` is read: the grid's chunks are shard
+//! files, each holding inner chunks found through its index.
 
 mod blosc;
 pub mod codecs;
@@ -134,8 +136,22 @@ pub struct Array {
     /// v3 `crc32c`: the last 4 bytes are a checksum of the rest.
     crc32c: bool,
     key: ChunkKey,
+    /// v3 `sharding_indexed`: chunks (`chunks`, the inner chunks) stored
+    /// together in shard files with an index.
+    shard: Option<Shard>,
     /// The metadata file's bytes (they key the feature cache).
     pub metadata: Vec<u8>,
+}
+
+/// How a sharded array packs its chunks into shard files.
+#[derive(Debug, Clone)]
+struct Shard {
+    /// Inner chunks per shard along each axis.
+    per_shard: Vec<usize>,
+    /// The index comes first in the file (else last).
+    index_at_start: bool,
+    /// The index ends with a crc32c of itself.
+    index_crc32c: bool,
 }
 
 impl Array {
@@ -193,6 +209,7 @@ impl Array {
             compressors: vec![],
             crc32c: false,
             key,
+            shard: None,
             metadata: vec![],
         }
     }
@@ -265,7 +282,16 @@ impl Array {
             _ => bail!("chunk key encoding {} (default or v2)", enc["name"]),
         };
         let mut a = Self::blank(shape, chunks, dtype, fill_value(&m["fill_value"])?, key);
-        let codecs = m["codecs"].as_array().context("`codecs` is not a list")?;
+        a.codec_chain(&m["codecs"], &mut dtype, true)?;
+        a.dtype = dtype;
+        a.check()?;
+        Ok(a)
+    }
+
+    /// Apply a v3 codec list (`outer`: the array's own, where sharding may
+    /// stand; else a shard's inner chunks').
+    fn codec_chain(&mut self, codecs: &Value, dtype: &mut Dtype, outer: bool) -> Result<()> {
+        let codecs = codecs.as_array().context("`codecs` is not a list")?;
         let mut seen_bytes = false;
         for c in codecs {
             let name = c["name"].as_str().context("a codec without a `name`")?;
@@ -273,10 +299,10 @@ impl Array {
             match name {
                 "transpose" => {
                     let order = dims(&conf["order"], "transpose order")?;
-                    let rank = a.shape.len();
+                    let rank = self.shape.len();
                     if order.iter().copied().eq(0..rank) {
                     } else if order.iter().copied().eq((0..rank).rev()) {
-                        a.fortran = true;
+                        self.fortran = true;
                     } else {
                         bail!("transpose order {order:?} (only the identity or a full reversal)");
                     }
@@ -289,23 +315,77 @@ impl Array {
                         Some(e) => bail!("bytes codec endian `{e}`"),
                     };
                 }
-                "crc32c" => a.crc32c = true,
-                "sharding_indexed" => bail!("sharded arrays are not supported yet"),
+                "crc32c" => self.crc32c = true,
+                "sharding_indexed" => {
+                    ensure!(
+                        outer && codecs.len() == 1,
+                        "`sharding_indexed` must be the array's only codec (nested sharding is not supported)"
+                    );
+                    self.shard_by(conf, dtype)?;
+                    return Ok(());
+                }
                 other => {
                     ensure!(seen_bytes, "codec `{other}` before the `bytes` codec");
-                    ensure!(!a.crc32c, "codec `{other}` after `crc32c`");
-                    a.compressors.push(Compressor::named(other)?);
+                    ensure!(!self.crc32c, "codec `{other}` after `crc32c`");
+                    self.compressors.push(Compressor::named(other)?);
                 }
             }
         }
         ensure!(seen_bytes, "no `bytes` codec (the array-to-bytes step)");
         ensure!(
-            a.compressors.len() <= 1,
+            self.compressors.len() <= 1,
             "more than one compressor is not supported"
         );
-        a.dtype = dtype;
-        a.check()?;
-        Ok(a)
+        Ok(())
+    }
+
+    /// `sharding_indexed`: the grid's chunks are shards of inner chunks
+    /// (`chunk_shape`), each coded by the inner `codecs`, located by an
+    /// index of (offset, length) pairs coded by `index_codecs`.
+    fn shard_by(&mut self, conf: &Value, dtype: &mut Dtype) -> Result<()> {
+        let inner = dims(&conf["chunk_shape"], "sharding chunk_shape")?;
+        ensure!(
+            inner.len() == self.chunks.len()
+                && self
+                    .chunks
+                    .iter()
+                    .zip(&inner)
+                    .all(|(&s, &c)| c > 0 && s % c == 0),
+            "shards of {:?} are not whole numbers of inner chunks of {inner:?}",
+            self.chunks
+        );
+        let per_shard: Vec<usize> = self.chunks.iter().zip(&inner).map(|(s, c)| s / c).collect();
+        let n = per_shard.iter().try_fold(1usize, |n, &c| n.checked_mul(c));
+        ensure!(
+            n.is_some_and(|n| n <= MAX_SHARD_CHUNKS),
+            "shards of {per_shard:?} inner chunks hold more than {MAX_SHARD_CHUNKS}"
+        );
+        let index = conf["index_codecs"]
+            .as_array()
+            .context("`index_codecs` is not a list")?;
+        let names: Vec<&str> = index.iter().filter_map(|c| c["name"].as_str()).collect();
+        let little = index.first().is_some_and(|c| {
+            matches!(c["configuration"]["endian"].as_str(), Some("little") | None)
+        });
+        let index_crc32c = match names[..] {
+            ["bytes"] if little => false,
+            ["bytes", "crc32c"] if little => true,
+            _ => bail!(
+                "shard index codecs {names:?} (little-endian `bytes`, then optionally `crc32c`)"
+            ),
+        };
+        let index_at_start = match conf["index_location"].as_str() {
+            Some("start") => true,
+            Some("end") | None => false,
+            Some(other) => bail!("shard index location `{other}`"),
+        };
+        self.shard = Some(Shard {
+            per_shard,
+            index_at_start,
+            index_crc32c,
+        });
+        self.chunks = inner;
+        self.codec_chain(&conf["codecs"], dtype, false)
     }
 
     fn check(&self) -> Result<()> {
@@ -350,9 +430,17 @@ impl Array {
         self.chunks.iter().product()
     }
 
-    /// The file of the chunk at grid coordinates `coords`.
+    /// The file of the chunk at grid coordinates `coords` (for a sharded
+    /// array, the shard holding it).
     pub fn chunk_path(&self, coords: &[usize]) -> PathBuf {
-        let parts: Vec<String> = coords.iter().map(|c| c.to_string()).collect();
+        let parts: Vec<String> = match &self.shard {
+            Some(s) => coords
+                .iter()
+                .zip(&s.per_shard)
+                .map(|(c, p)| (c / p).to_string())
+                .collect(),
+            None => coords.iter().map(|c| c.to_string()).collect(),
+        };
         let key = match self.key {
             ChunkKey::V2(_) if parts.is_empty() => "0".to_string(),
             ChunkKey::V2(sep) => parts.join(&sep.to_string()),
@@ -362,6 +450,56 @@ impl Array {
                 .join(&sep.to_string()),
         };
         self.dir.join(key)
+    }
+
+    /// The bytes of the chunk at `coords` out of its file's bytes (`None`:
+    /// no file): the file itself, or for a sharded array the inner chunk
+    /// the shard's index points at (`None` where it marks it empty).
+    pub fn chunk_in_file<'a>(
+        &self,
+        coords: &[usize],
+        file: Option<&'a [u8]>,
+    ) -> Result<Option<&'a [u8]>> {
+        let (Some(shard), Some(file)) = (&self.shard, file) else {
+            return Ok(file);
+        };
+        let n: usize = shard.per_shard.iter().product();
+        let index_len = n * 16 + if shard.index_crc32c { 4 } else { 0 };
+        ensure!(
+            file.len() >= index_len,
+            "a shard of {} bytes cannot hold its index of {index_len}",
+            file.len()
+        );
+        let index = if shard.index_at_start {
+            &file[..index_len]
+        } else {
+            &file[file.len() - index_len..]
+        };
+        if shard.index_crc32c {
+            let (entries, sum) = index.split_at(n * 16);
+            ensure!(
+                crc32c(entries) == u32::from_le_bytes(sum.try_into().unwrap()),
+                "shard index crc32c checksum mismatch (corrupt shard)"
+            );
+        }
+        // The inner chunk's place in its shard, C order.
+        let local = coords
+            .iter()
+            .zip(&shard.per_shard)
+            .fold(0, |k, (c, p)| k * p + c % p);
+        let entry = |i: usize| u64::from_le_bytes(index[i..i + 8].try_into().unwrap());
+        let (offset, len) = (entry(local * 16), entry(local * 16 + 8));
+        if offset == u64::MAX && len == u64::MAX {
+            return Ok(None);
+        }
+        let end = offset.checked_add(len).filter(|&e| e <= file.len() as u64);
+        let Some(end) = end else {
+            bail!(
+                "shard index points at bytes {offset}..+{len}, past the shard's {} bytes",
+                file.len()
+            );
+        };
+        Ok(Some(&file[offset as usize..end as usize]))
     }
 
     /// A chunk's values in C order; `None` (no file) is the fill value.
@@ -502,13 +640,23 @@ impl Array {
     /// are the fill value). Clips read through `data::clips`, which also
     /// keeps every file inside the dataset directory.
     pub fn read_plane(&self, lead: &[usize]) -> Result<Vec<f32>> {
+        let mut files: HashMap<PathBuf, Option<Vec<u8>>> = HashMap::new();
         self.plane_with(lead, &mut HashMap::new(), |coords| {
             let path = self.chunk_path(coords);
-            match std::fs::read(&path) {
-                Ok(b) => Ok(Some(Cow::Owned(b))),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+            if !files.contains_key(&path) {
+                let file = match std::fs::read(&path) {
+                    Ok(b) => Some(b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("cannot read {}", path.display()));
+                    }
+                };
+                files.insert(path.clone(), file);
             }
+            let inner = self
+                .chunk_in_file(coords, files[&path].as_deref())
+                .with_context(|| format!("{}", path.display()))?;
+            Ok(inner.map(|b| Cow::Owned(b.to_vec())))
         })
     }
 }
@@ -519,6 +667,8 @@ pub const MAX_CHUNK_ELEMENTS: usize = 1 << 26;
 /// The largest plane (the last two axes) read as a frame, in elements:
 /// ERA5 at 0.25 degrees is about 1 M.
 pub const MAX_PLANE_ELEMENTS: usize = 1 << 26;
+/// The most inner chunks a shard may hold (its index is 16 bytes each).
+pub const MAX_SHARD_CHUNKS: usize = 1 << 20;
 /// The most chunks one plane may span (found by fuzzing: a shape of
 /// 555555555092 x 9 in chunks of 4 x 5 asked for 139 billion).
 pub const MAX_PLANE_CHUNKS: usize = 1 << 16;
