@@ -168,10 +168,10 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use bindings::shared::scivid::plugin::types::{
-    Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames,
-    FrameEncoding, FrameSampling, FrameSource, FrameWindow, GaussianBlur, Grant, InputSpec,
-    MediaSource, Metric, Protocol, RandomWindow, SampledClip, SequenceFrames, TargetFrames,
-    TaskKind, UpscaleCrop, ValueMap, ZarrChannel, ZarrFrames,
+    ArrayMember, Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec,
+    FloatFrames, FrameEncoding, FrameSampling, FrameSource, FrameWindow, GaussianBlur, Grant,
+    InputSpec, MediaSource, Metric, Protocol, RandomWindow, SampledClip, SequenceFrames,
+    TargetFrames, TaskKind, UpscaleCrop, ValueMap, ZarrChannel, ZarrFrames,
 };
 pub use bindings::task::exports::scivid::plugin::task_api::TaskInfo;
 /// Reading SciVid's released data in a task: ArrayRecord files of
@@ -340,6 +340,9 @@ impl TryFrom<SampledClip> for Clip {
             MediaSource::Zarr(z) => ClipSource::Zarr(z),
             MediaSource::SequenceExample(s) => ClipSource::SequenceExample(s),
             MediaSource::Video(_) => return Err(needs("a video file source")),
+            MediaSource::Npz(_) | MediaSource::Safetensors(_) => {
+                return Err(needs("an .npz or safetensors source"));
+            }
         };
         let FrameSampling::Indices(frame_indices) = c.sampling else {
             return Err(needs("frames the host samples"));

@@ -1,5 +1,6 @@
 //! scivid's integration tests: one binary, a module per area.
 
+mod arrays;
 mod augment;
 mod authoring;
 mod backbones;

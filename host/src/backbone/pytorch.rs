@@ -116,9 +116,7 @@ fn flatten(path: &str, v: &Val, out: &mut Vec<(String, TensorRef)>) {
 fn gather(storage: &[u8], t: &TensorRef) -> Result<Vec<f32>> {
     let (width, read): (usize, fn(&[u8]) -> f32) = match t.dtype.as_str() {
         "FloatStorage" => (4, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        "HalfStorage" => (2, |b| {
-            super::weights::f16_to_f32(u16::from_le_bytes([b[0], b[1]]))
-        }),
+        "HalfStorage" => (2, |b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
         "BFloat16Storage" => (2, |b| {
             f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)
         }),

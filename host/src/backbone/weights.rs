@@ -305,24 +305,8 @@ fn read_safetensors(bytes: &[u8], source: &str) -> Result<BTreeMap<String, Store
         .with_context(|| format!("{source}: not a safetensors file (or truncated)"))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            safetensors::Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            safetensors::Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                .collect(),
-            safetensors::Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
-                .collect(),
-            other => {
-                bail!("{source}: tensor `{name}` has dtype {other:?} (expected f32, f16 or bf16)")
-            }
-        };
+        let values =
+            crate::data::arrays::safetensors_values(&view, &format!("{source}: tensor `{name}`"))?;
         tensors.insert(
             name.to_string(),
             Stored {
@@ -356,41 +340,4 @@ fn read_npz(bytes: &[u8], source: &str) -> Result<BTreeMap<String, Stored>> {
         );
     }
     Ok(tensors)
-}
-
-/// IEEE half to single precision.
-pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, f) => {
-            // Subnormal: normalise.
-            let mut e = 127 - 15 + 1;
-            let mut f = f;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((f & 0x3ff) << 13)
-        }
-        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
-        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
-    };
-    f32::from_bits(bits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::f16_to_f32;
-
-    #[test]
-    fn half_precision() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert!(f16_to_f32(0x7e00).is_nan());
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-    }
 }

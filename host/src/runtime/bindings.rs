@@ -27,10 +27,10 @@ pub mod readout {
 pub use readout::exports::scivid::plugin::readout_api::ReadoutInfo;
 pub use task::exports::scivid::plugin::task_api::TaskInfo;
 pub use task::scivid::plugin::types::{
-    Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec, FloatFrames,
-    FrameEncoding, FrameSampling, FrameSource, FrameWindow, GaussianBlur, Grant, InputSpec,
-    MediaSource, Metric, Protocol, RandomWindow, SampledClip, SequenceFrames, TargetFrames,
-    TaskKind, UpscaleCrop, ValueMap, ZarrChannel, ZarrFrames,
+    ArrayMember, Augmentation, Clip, ClipSource, ClipSpec, ClipTarget, Extra, FeatureSpec,
+    FloatFrames, FrameEncoding, FrameSampling, FrameSource, FrameWindow, GaussianBlur, Grant,
+    InputSpec, MediaSource, Metric, Protocol, RandomWindow, SampledClip, SequenceFrames,
+    TargetFrames, TaskKind, UpscaleCrop, ValueMap, ZarrChannel, ZarrFrames,
 };
 
 /// A task-clips (SDK 0.2.3) clip as a [`SampledClip`]: its own indices.

@@ -224,7 +224,7 @@ fn as_clip(c: &SampledClip) -> Option<Clip> {
         MediaSource::ImageFiles(f) => ClipSource::ImageFiles(f.clone()),
         MediaSource::Zarr(z) => ClipSource::Zarr(z.clone()),
         MediaSource::SequenceExample(s) => ClipSource::SequenceExample(s.clone()),
-        MediaSource::Video(_) => return None,
+        MediaSource::Video(_) | MediaSource::Npz(_) | MediaSource::Safetensors(_) => return None,
     };
     let FrameSampling::Indices(frame_indices) = &c.sampling else {
         return None;

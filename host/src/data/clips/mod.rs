@@ -238,6 +238,16 @@ pub fn read(root: &Path, clip: &SampledClip, input: &InputSpec, seed: u64) -> Re
             let times = resample(&bytes.picked, frames);
             bytes.files = records::read_frames(root, s, &times).with_context(in_clip)?;
         }
+        MediaSource::Npz(m) | MediaSource::Safetensors(m) => {
+            let (path, data) = open(&m.file)?;
+            let member = array_member(&clip.source, &data, &path)?;
+            bytes.picked = sample(
+                clip,
+                || Ok(member.shape.first().copied().unwrap_or(0)),
+                seed,
+            )?;
+            bytes.files = vec![(path, data)];
+        }
         MediaSource::Video(rel) => {
             let path = resolve_inside(root, rel).with_context(in_clip)?;
             let info = video::probe(&path).with_context(in_clip)?;
@@ -265,6 +275,7 @@ impl ClipBytes {
         }
         let map = match &clip.source {
             MediaSource::NpyArray((_, map)) => Some(map),
+            MediaSource::Npz(m) | MediaSource::Safetensors(m) => Some(&m.values),
             MediaSource::Zarr(z) => Some(&z.values),
             MediaSource::SequenceExample(crate::runtime::bindings::SequenceFrames {
                 encoding: FrameEncoding::Floats(ff),
@@ -322,12 +333,6 @@ impl ClipBytes {
                 let (path, bytes) = &self.files[0];
                 let what = path.display().to_string();
                 let a = npy::parse(bytes, &what)?;
-                let [t, h, w, c] = a.shape[..] else {
-                    bail!("{what}: shape {:?} is not [T, H, W, C]", a.shape);
-                };
-                if !matches!(c, 1 | 3) {
-                    bail!("{what}: {c} channels (expected 1 or 3)");
-                }
                 let map = match &clip.source {
                     MediaSource::NpyArray((_, map)) => Some(map),
                     _ => None,
@@ -336,35 +341,84 @@ impl ClipBytes {
                     bail!("{what}: video frames must be uint8, found {:?}", a.dtype);
                 }
                 let values = a.as_f32();
-                for idx in indices {
-                    let idx = idx as usize;
-                    if idx >= t {
-                        bail!(
-                            "clip `{}`: frame index {idx} out of range for {what} ({t} frames)",
-                            clip.id
-                        );
-                    }
-                    let raw = &values[idx * h * w * c..(idx + 1) * h * w * c];
-                    let frame = match map {
-                        Some(m) => mapped(raw, c, m, &what)?,
-                        None => raw.iter().map(|v| v / 255.0).collect(),
-                    };
-                    resize_into(
-                        &Frame {
-                            h,
-                            w,
-                            c,
-                            data: frame,
-                        },
-                        oh,
-                        ow,
-                        &mut out,
-                    );
-                }
+                array_frames(
+                    clip,
+                    &a.shape,
+                    &values,
+                    map,
+                    &indices,
+                    &what,
+                    (oh, ow),
+                    &mut out,
+                )?;
+            }
+            MediaSource::Npz(m) | MediaSource::Safetensors(m) => {
+                let (path, bytes) = &self.files[0];
+                let member = array_member(&clip.source, bytes, path)?;
+                let what = format!("{}: `{}`", path.display(), m.name);
+                let size = (oh, ow);
+                let map = Some(&m.values);
+                array_frames(
+                    clip,
+                    &member.shape,
+                    &member.values,
+                    map,
+                    &indices,
+                    &what,
+                    size,
+                    &mut out,
+                )?;
             }
         }
         Ok(out)
     }
+}
+
+/// The array a `.npz` or safetensors source names, out of its file's bytes.
+fn array_member(source: &MediaSource, bytes: &[u8], path: &Path) -> Result<super::arrays::Member> {
+    let file = path.display().to_string();
+    match source {
+        MediaSource::Npz(m) => super::arrays::npz_member(bytes, &file, &m.name),
+        MediaSource::Safetensors(m) => super::arrays::safetensors_member(bytes, &file, &m.name),
+        _ => unreachable!("called for array sources only"),
+    }
+}
+
+/// Frames `indices` of an array [T, H, W, C] (C = 1 or 3): mapped by `map`
+/// (none: uint8 scaled to [0, 1]), resized to `size`, appended to `out`.
+#[allow(clippy::too_many_arguments)]
+fn array_frames(
+    clip: &SampledClip,
+    shape: &[usize],
+    values: &[f32],
+    map: Option<&ValueMap>,
+    indices: &[u32],
+    what: &str,
+    (oh, ow): (usize, usize),
+    out: &mut Vec<f32>,
+) -> Result<()> {
+    let [t, h, w, c] = shape[..] else {
+        bail!("{what}: shape {shape:?} is not [T, H, W, C]");
+    };
+    if !matches!(c, 1 | 3) {
+        bail!("{what}: {c} channels (expected 1 or 3)");
+    }
+    for &idx in indices {
+        let idx = idx as usize;
+        if idx >= t {
+            bail!(
+                "clip `{}`: frame index {idx} out of range for {what} ({t} frames)",
+                clip.id
+            );
+        }
+        let raw = &values[idx * h * w * c..(idx + 1) * h * w * c];
+        let data = match map {
+            Some(m) => mapped(raw, c, m, what)?,
+            None => raw.iter().map(|v| v / 255.0).collect(),
+        };
+        resize_into(&Frame { h, w, c, data }, oh, ow, out);
+    }
+    Ok(())
 }
 
 /// Convenience: read and decode one clip.
