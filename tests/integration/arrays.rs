@@ -70,8 +70,9 @@ fn member(file: &str, name: &str) -> ArrayMember {
     }
 }
 
-#[test]
-fn npz_and_safetensors_members_decode_to_the_frames_their_sampling_picks() {
+/// A dataset folder with `clip.npz` and `clip.safetensors`, and the input
+/// spec of 3-frame clips of them.
+fn dataset() -> (tempfile::TempDir, InputSpec) {
     let dir = tempfile::tempdir().unwrap();
     write_npz(&dir.path().join("clip.npz"));
     write_safetensors(&dir.path().join("clip.safetensors"));
@@ -81,6 +82,12 @@ fn npz_and_safetensors_members_decode_to_the_frames_their_sampling_picks() {
         width: W as u32,
         channels: 3,
     };
+    (dir, input)
+}
+
+#[test]
+fn npz_and_safetensors_members_decode_to_the_frames_their_sampling_picks() {
+    let (dir, input) = dataset();
     let x = values();
     for source in [
         MediaSource::Npz(member("clip.npz", "frames")),
@@ -110,15 +117,7 @@ fn npz_and_safetensors_members_decode_to_the_frames_their_sampling_picks() {
 
 #[test]
 fn a_missing_member_or_a_wrong_shape_is_an_error_naming_both() {
-    let dir = tempfile::tempdir().unwrap();
-    write_npz(&dir.path().join("clip.npz"));
-    write_safetensors(&dir.path().join("clip.safetensors"));
-    let input = InputSpec {
-        frames: 3,
-        height: H as u32,
-        width: W as u32,
-        channels: 3,
-    };
+    let (dir, input) = dataset();
     let err = |source| {
         let c = clip(source);
         let r = clips::read(dir.path(), &c, &input, 0).and_then(|b| b.decode(&c, &input));

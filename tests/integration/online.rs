@@ -33,7 +33,7 @@ fn online_without_augmentation_trains_as_cached_does() {
     assert_eq!(results_json(&spec.out)["mode"], "online");
 }
 
-/// A task declaring SciVid's CalMS21 augmentation (`tests/plugins/video-task`):
+/// A task declaring augmentations (`tests/plugins/video-task`):
 /// online training sees other features than cached training, and the same
 /// ones again in a second run with the same seed.
 #[test]

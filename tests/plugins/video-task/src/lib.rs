@@ -3,8 +3,8 @@
 //! with `sampling` one of `start:COUNT:STRIDE`, `middle:COUNT:STRIDE`,
 //! `random:COUNT:STRIDE[:MAX_START]`, `linspace:COUNT`, `indices:I;J;...`, and the
 //! label `left` or `right` (where the clip's last frame shows the square of
-//! `tests/fixtures/video`). Its training clips are augmented as SciVid's
-//! CalMS21 (in `online` runs). The tests run it end to end on those videos.
+//! `tests/fixtures/video`). Its training clips are jittered, blurred and
+//! flipped in `online` runs. The tests run it end to end on those videos.
 
 use scivid_sdk::{
     Augmentation, ClipTarget, DATA_DIR, FrameSampling, FrameWindow, GaussianBlur, Grant, InputSpec,
@@ -111,19 +111,19 @@ impl Task for VideoTask {
             .collect()
     }
 
-    /// CalMS21's training transforms (in `online` runs).
+    /// A jitter, a light blur on every clip and a flip (in `online` runs).
     fn augmentations() -> Vec<Augmentation> {
         vec![
             Augmentation::UpscaleCrop(UpscaleCrop {
                 min_scale: 1.0,
-                max_scale: 2.0,
-                probability: 1.0,
+                max_scale: 1.5,
+                probability: 0.8,
             }),
             Augmentation::GaussianBlur(GaussianBlur {
-                sigma_min: 0.1,
-                sigma_max: 2.0,
-                kernel_size: 36,
-                probability: 0.5,
+                sigma_min: 0.5,
+                sigma_max: 1.5,
+                kernel_size: 9,
+                probability: 1.0,
             }),
             Augmentation::FlipLeftRight(0.5),
         ]
