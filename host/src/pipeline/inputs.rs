@@ -59,12 +59,16 @@ impl Inputs {
     pub fn select_rows(&self, rows: &[usize]) -> Inputs {
         Inputs {
             features: self.features.select_rows(rows),
-            extras: self
-                .extras
-                .iter()
-                .map(|(n, t)| (n.clone(), t.select_rows(rows)))
-                .collect(),
+            extras: self.select_extras(rows),
         }
+    }
+
+    /// The extras of `rows` alone (online training brings its own features).
+    pub fn select_extras(&self, rows: &[usize]) -> Vec<(String, DynTensor)> {
+        self.extras
+            .iter()
+            .map(|(n, t)| (n.clone(), t.select_rows(rows)))
+            .collect()
     }
 
     /// Consecutive chunks of `size` rows.

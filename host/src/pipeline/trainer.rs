@@ -179,10 +179,14 @@ pub fn train(
                 p.reseed(spec.seed ^ ((h.index as u64 + 1) << 40) ^ step as u64);
             }
         }
-        let (mut f, t) = (feats.select_rows(&rows), targets.select_rows(&rows));
-        if let Some(o) = online {
-            f.features = o.features(&rows, step)?;
-        }
+        let t = targets.select_rows(&rows);
+        let f = match online {
+            Some(o) => Inputs {
+                features: o.features(&rows, step)?,
+                extras: feats.select_extras(&rows),
+            },
+            None => feats.select_rows(&rows),
+        };
         let mut losses: Vec<(usize, DynTensor)> = vec![];
         for (i, h) in trained.iter_mut().enumerate() {
             let Some(p) = h.plugin.as_mut() else { continue };

@@ -344,6 +344,27 @@ where
         + Sync
         + 'static,
 {
+    /// `clips` and `control` of the exported interface `iface`.
+    fn of(
+        store: &mut Store<PluginState>,
+        instance: &wasmtime::component::Instance,
+        iface: &ExportedInterface,
+    ) -> wasmtime::Result<Self> {
+        Ok(ClipExports {
+            clips: iface.func(store, instance, "clips")?,
+            control: iface.func(store, instance, "control")?,
+        })
+    }
+}
+
+/// A `scivid:plugin/NAME@VERSION` instance the component exports.
+struct ExportedInterface {
+    name: String,
+    index: wasmtime::component::ComponentExportIndex,
+}
+
+impl ExportedInterface {
+    /// The component's export of `interface` (any version), if it has one.
     fn find(
         store: &mut Store<PluginState>,
         c: &LoadedComponent,
@@ -361,20 +382,27 @@ where
         let Some(name) = name else {
             return Ok(None);
         };
-        let missing = |what: &str| wasmtime::format_err!("{name} has no `{what}`");
-        let iface = instance
+        let index = instance
             .get_export_index(&mut *store, None, &name)
-            .ok_or_else(|| missing("instance"))?;
-        let clips = instance
-            .get_export_index(&mut *store, Some(&iface), "clips")
-            .ok_or_else(|| missing("clips"))?;
-        let control = instance
-            .get_export_index(&mut *store, Some(&iface), "control")
-            .ok_or_else(|| missing("control"))?;
-        Ok(Some(ClipExports {
-            clips: instance.get_typed_func(&mut *store, clips)?,
-            control: instance.get_typed_func(&mut *store, control)?,
-        }))
+            .ok_or_else(|| wasmtime::format_err!("{name} has no instance"))?;
+        Ok(Some(ExportedInterface { name, index }))
+    }
+
+    /// Function `func` of this interface, typed.
+    fn func<P, R>(
+        &self,
+        store: &mut Store<PluginState>,
+        instance: &wasmtime::component::Instance,
+        func: &str,
+    ) -> wasmtime::Result<TypedFunc<P, R>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        let f = instance
+            .get_export_index(&mut *store, Some(&self.index), func)
+            .ok_or_else(|| wasmtime::format_err!("{} has no `{func}`", self.name))?;
+        instance.get_typed_func(&mut *store, f)
     }
 }
 
@@ -384,27 +412,15 @@ impl TaskClips {
         c: &LoadedComponent,
         instance: &wasmtime::component::Instance,
     ) -> wasmtime::Result<Self> {
-        if let Some(e) = ClipExports::find(store, c, instance, "task-sampled-clips")? {
-            let name = c
-                .component
-                .component_type()
-                .exports(store.engine())
-                .map(|(n, _)| n.to_string())
-                .find(|n| n.starts_with("scivid:plugin/task-sampled-clips@"))
-                .expect("found above");
-            let iface = instance
-                .get_export_index(&mut *store, None, &name)
-                .expect("found above");
-            let f = instance
-                .get_export_index(&mut *store, Some(&iface), "augmentations")
-                .ok_or_else(|| wasmtime::format_err!("{name} has no `augmentations`"))?;
+        if let Some(i) = ExportedInterface::find(store, c, instance, "task-sampled-clips")? {
+            let augmentations = i.func(store, instance, "augmentations")?;
             return Ok(TaskClips::Sampled(
-                e,
-                instance.get_typed_func(&mut *store, f)?,
+                ClipExports::of(store, instance, &i)?,
+                augmentations,
             ));
         }
-        if let Some(e) = ClipExports::find(store, c, instance, "task-clips")? {
-            return Ok(TaskClips::Clips(e));
+        if let Some(i) = ExportedInterface::find(store, c, instance, "task-clips")? {
+            return Ok(TaskClips::Clips(ClipExports::of(store, instance, &i)?));
         }
         Ok(TaskClips::Specs)
     }

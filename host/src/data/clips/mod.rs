@@ -177,6 +177,8 @@ pub struct ClipBytes {
     zarr: Vec<ZarrChannelBytes>,
     /// For a video file: its frame size.
     video: Option<video::VideoInfo>,
+    /// For an `.npz` or safetensors source: the array, decoded once.
+    member: Option<super::arrays::Member>,
 }
 
 /// Read the files behind `clip` (for image sequences and Zarr stores, only
@@ -196,6 +198,7 @@ pub fn read(root: &Path, clip: &SampledClip, input: &InputSpec, seed: u64) -> Re
         files: vec![],
         zarr: vec![],
         video: None,
+        member: None,
     };
     let in_clip = || format!("clip `{}`", clip.id);
     match &clip.source {
@@ -247,6 +250,7 @@ pub fn read(root: &Path, clip: &SampledClip, input: &InputSpec, seed: u64) -> Re
                 seed,
             )?;
             bytes.files = vec![(path, data)];
+            bytes.member = Some(member);
         }
         MediaSource::Video(rel) => {
             let path = resolve_inside(root, rel).with_context(in_clip)?;
@@ -353,8 +357,8 @@ impl ClipBytes {
                 )?;
             }
             MediaSource::Npz(m) | MediaSource::Safetensors(m) => {
-                let (path, bytes) = &self.files[0];
-                let member = array_member(&clip.source, bytes, path)?;
+                let (path, _) = &self.files[0];
+                let member = self.member.as_ref().expect("read decodes array sources");
                 let what = format!("{}: `{}`", path.display(), m.name);
                 let size = (oh, ow);
                 let map = Some(&m.values);

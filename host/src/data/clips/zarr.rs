@@ -35,7 +35,7 @@ pub(super) fn read(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<Zar
         let array = Array::open(&dir, &name)?;
         let index: Vec<usize> = ch.index.iter().map(|&i| i as usize).collect();
         let mut chunks = BTreeMap::new();
-        // Files read so far: a shard holds many of the chunks a clip needs.
+        // Shards read so far: one holds many of the chunks a clip needs.
         let mut files: HashMap<String, Option<Vec<u8>>> = HashMap::new();
         for &t in times {
             let lead: Vec<usize> = std::iter::once(t as usize)
@@ -52,6 +52,10 @@ pub(super) fn read(root: &Path, z: &ZarrFrames, times: &[u32]) -> Result<Vec<Zar
                     .to_string_lossy()
                     .to_string();
                 let file_rel = format!("{rel}/{key}");
+                if !array.is_sharded() {
+                    chunks.insert(coords, read_optional(root, &file_rel)?);
+                    continue;
+                }
                 if !files.contains_key(&file_rel) {
                     let file = read_optional(root, &file_rel)?;
                     files.insert(file_rel.clone(), file);

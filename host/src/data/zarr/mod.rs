@@ -452,6 +452,11 @@ impl Array {
         self.dir.join(key)
     }
 
+    /// Whether chunks live inside shard files (v3 `sharding_indexed`).
+    pub fn is_sharded(&self) -> bool {
+        self.shard.is_some()
+    }
+
     /// The bytes of the chunk at `coords` out of its file's bytes (`None`:
     /// no file): the file itself, or for a sharded array the inner chunk
     /// the shard's index points at (`None` where it marks it empty).
