@@ -508,3 +508,115 @@ fn fused_attention_matches_the_full_softmax_at_clip_length() {
         .fold(0f32, f32::max);
     assert!(worst < 1e-5, "largest difference {worst}");
 }
+
+/// On an AVX-512 CPU the ViT blocks run on scivid-kernels (fused GEMMs,
+/// attention a block of queries at a time). At clip length (1568 tokens),
+/// in each block variant (VideoMAE's q/v biases with exact GELU, DINOv2's
+/// layer scale, flax's tanh GELU), a block must update its input as burn's
+/// ops do. Weights are large enough (std 0.1) that attention is peaked and
+/// the GELUs are far from linear: the two GELUs differ by 1e-3 there.
+#[test]
+fn cpu_kernel_blocks_match_burns_ops_at_clip_length() {
+    use burn::tensor::Distribution;
+    use scivid::backbone::vit::{Block, BlockNames};
+    use scivid::backbone::weights::{Stored, Weights};
+    if !scivid::backbone::kernel_block::enabled() {
+        eprintln!("skipped: this CPU has no AVX-512F (or SCIVID_CPU_KERNELS=0)");
+        return;
+    }
+    let (d, mlp, heads, tokens) = (128, 256, 2, 1568);
+    let weights = |qv_bias: bool, layer_scale: bool| {
+        let mut seed = 7u64;
+        let mut tensor = |shape: Vec<usize>, centre: f32, spread: f32| {
+            let values = (0..shape.iter().product::<usize>())
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    centre + spread * ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.46
+                })
+                .collect();
+            Stored { shape, values }
+        };
+        let mut map = std::collections::BTreeMap::new();
+        for n in ["n1", "n2"] {
+            map.insert(format!("{n}.weight"), tensor(vec![d], 1.0, 0.2));
+            map.insert(format!("{n}.bias"), tensor(vec![d], 0.0, 0.2));
+        }
+        for (n, out, inp) in [
+            ("q", d, d),
+            ("k", d, d),
+            ("v", d, d),
+            ("o", d, d),
+            ("f1", mlp, d),
+            ("f2", d, mlp),
+        ] {
+            map.insert(format!("{n}.weight"), tensor(vec![out, inp], 0.0, 0.1));
+            let bias = if qv_bias && n == "q" {
+                "qb".into()
+            } else if qv_bias && n == "v" {
+                "vb".into()
+            } else {
+                format!("{n}.bias")
+            };
+            if !(qv_bias && n == "k") {
+                map.insert(bias, tensor(vec![out], 0.0, 0.3));
+            }
+        }
+        if layer_scale {
+            map.insert("s1".into(), tensor(vec![d], 0.0, 0.5));
+            map.insert("s2".into(), tensor(vec![d], 0.0, 0.5));
+        }
+        let names = BlockNames {
+            norm1: "n1".into(),
+            query: "q".into(),
+            key: "k".into(),
+            value: "v".into(),
+            proj: "o".into(),
+            norm2: "n2".into(),
+            fc1: "f1".into(),
+            fc2: "f2".into(),
+            qv_bias: qv_bias.then(|| ("qb".into(), "vb".into())),
+            layer_scale: layer_scale.then(|| ("s1".into(), "s2".into())),
+            swiglu: None,
+        };
+        (Weights::from_map("test".into(), map), names)
+    };
+    let x = Tensor::<3>::random(
+        [2, tokens, d],
+        Distribution::Normal(0.0, 1.0),
+        &Device::flex(),
+    );
+    let input = x.clone().into_data().try_to_vec::<f32>().unwrap();
+    for (qv, scale, tanh) in [
+        (true, false, false),
+        (false, true, false),
+        (false, false, true),
+    ] {
+        let load = || {
+            let (mut w, names) = weights(qv, scale);
+            let b = Block::load(&mut w, &names, d, mlp, heads, 1e-6).unwrap();
+            if tanh { b.with_tanh_gelu() } else { b }
+        };
+        let (fast, slow) = (load(), load().without_kernels());
+        let update = |b: &Block| -> Vec<f32> {
+            let out = b
+                .forward(x.clone())
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            out.iter().zip(&input).map(|(o, i)| o - i).collect()
+        };
+        let (a, b) = (update(&fast), update(&slow));
+        let size = b.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-5 * size,
+            "q/v bias {qv}, layer scale {scale}, tanh {tanh}: largest difference {worst} in updates up to {size}"
+        );
+    }
+}

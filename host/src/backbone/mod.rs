@@ -6,6 +6,7 @@
 
 pub mod dinov2;
 pub mod fourds;
+pub mod kernel_block;
 pub mod native;
 mod pixel;
 pub mod pytorch;

@@ -3,10 +3,12 @@
 //! scale or a SwiGLU MLP), loaded from a checkpoint under Hugging Face's
 //! names, plus patch embedding and the SciVid layer/time conventions.
 
+use super::kernel_block::{self, KernelBlock, Linear, Norm};
 use super::weights::Weights;
 use anyhow::{Result, bail};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Tensor, activation, module};
+use burn::tensor::{Device, Tensor, TensorData, activation, module};
+use scivid_kernels::{Activation, PackedB};
 
 /// y = x W^T + b, with W stored [out, in] as PyTorch does.
 pub struct Dense {
@@ -40,6 +42,16 @@ impl Dense {
         }
     }
 
+    /// The weight [in, out] row-major and the bias (zeros if none).
+    fn parts(&self) -> (Vec<f32>, Vec<f32>) {
+        let [_, _, dout] = self.w.dims();
+        let bias = match &self.b {
+            Some(b) => values(b),
+            None => vec![0.0; dout],
+        };
+        (values(&self.w), bias)
+    }
+
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let y = x.matmul(self.w.clone());
         match &self.b {
@@ -64,6 +76,14 @@ impl LayerNorm {
                 .reshape([1, 1, d]),
             eps,
         })
+    }
+
+    fn to_norm(&self) -> Norm {
+        Norm {
+            gain: values(&self.g),
+            shift: values(&self.b),
+            eps: self.eps as f32,
+        }
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
@@ -109,6 +129,8 @@ pub struct Block {
     mlp: Mlp,
     scale: Option<(Tensor<3>, Tensor<3>)>,
     heads: usize,
+    /// The same block on the CPU kernels, when it runs there.
+    kernel: Option<KernelBlock>,
 }
 
 impl Block {
@@ -159,7 +181,7 @@ impl Block {
             )),
             None => None,
         };
-        Ok(Block {
+        let mut block = Block {
             norm1: LayerNorm::load(w, &n.norm1, d, eps)?,
             q,
             k,
@@ -169,6 +191,51 @@ impl Block {
             mlp,
             scale,
             heads,
+            kernel: None,
+        };
+        if kernel_block::enabled() && on_cpu(&block.proj.w.device()) {
+            block.kernel = block.to_kernel();
+        }
+        Ok(block)
+    }
+
+    /// This block's weights packed for the CPU kernels (none for SwiGLU).
+    fn to_kernel(&self) -> Option<KernelBlock> {
+        let (fc1, fc2, activation) = match &self.mlp {
+            Mlp::Gelu(a, b) => (a, b, Activation::GeluErf),
+            Mlp::GeluTanh(a, b) => (a, b, Activation::GeluTanh),
+            Mlp::SwiGlu(..) => return None,
+        };
+        let linear = |l: &Dense| {
+            let [_, din, dout] = l.w.dims();
+            let (w, bias) = l.parts();
+            Linear {
+                weight: PackedB::from_k_by_n(&w, din, dout),
+                bias,
+            }
+        };
+        // q, k and v as one [d, 3d] matrix: each input row's three outputs.
+        let d = self.proj.w.dims()[1];
+        let parts = [self.q.parts(), self.k.parts(), self.v.parts()];
+        let mut w = Vec::with_capacity(3 * d * d);
+        for row in 0..d {
+            for (p, _) in &parts {
+                w.extend_from_slice(&p[row * d..(row + 1) * d]);
+            }
+        }
+        Some(KernelBlock {
+            norm1: self.norm1.to_norm(),
+            qkv: Linear {
+                weight: PackedB::from_k_by_n(&w, d, 3 * d),
+                bias: parts.iter().flat_map(|(_, b)| b.iter().copied()).collect(),
+            },
+            proj: linear(&self.proj),
+            norm2: self.norm2.to_norm(),
+            fc1: linear(fc1),
+            fc2: linear(fc2),
+            activation,
+            scale: self.scale.as_ref().map(|(a, b)| (values(a), values(b))),
+            heads: self.heads,
         })
     }
 
@@ -177,10 +244,28 @@ impl Block {
         if let Mlp::Gelu(a, b) = self.mlp {
             self.mlp = Mlp::GeluTanh(a, b);
         }
+        if let Some(k) = &mut self.kernel {
+            k.activation = Activation::GeluTanh;
+        }
+        self
+    }
+
+    /// Run on burn's ops even where the kernels would run (to compare).
+    pub fn without_kernels(mut self) -> Self {
+        self.kernel = None;
         self
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if let Some(kernel) = &self.kernel
+            && on_cpu(&x.device())
+        {
+            let [b, n, d] = x.dims();
+            let device = x.device();
+            let mut v = values(&x);
+            kernel.forward(&mut v, b, n);
+            return Tensor::from_data(TensorData::new(v, [b, n, d]), &device);
+        }
         let h = self.norm1.forward(x.clone());
         let mut a = self.proj.forward(self.attention(h));
         if let Some((s1, _)) = &self.scale {
@@ -218,6 +303,20 @@ impl Block {
         let out = module::attention(q, k, v, None, None, AttentionModuleOptions::default());
         out.swap_dims(1, 2).reshape([b, n, d])
     }
+}
+
+/// The CPU device without autodiff: where the kernels run.
+fn on_cpu(device: &Device) -> bool {
+    *device == Device::flex() && !device.is_autodiff()
+}
+
+/// A tensor's values, row-major (backbone tensors are f32).
+fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 values")
 }
 
 /// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).

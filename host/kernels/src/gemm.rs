@@ -1,0 +1,497 @@
+//! `C = A B` for a row-major A [m, k] against B packed once ([`PackedB`]),
+//! the bias, activation, column scale and residual add applied as each
+//! tile is stored ([`Epilogue`]).
+//!
+//! The micro-kernel keeps a 14 x 32 tile of C in 28 of the 32 vector
+//! registers and runs the whole depth k before storing it: each step
+//! broadcasts 14 values of A against two vectors of B. Rows are split
+//! across rayon's threads in blocks small enough that their part of A stays
+//! in L2 while every column panel of B streams past it.
+
+use rayon::prelude::*;
+
+/// Rows of C per micro-kernel call.
+pub(crate) const MR: usize = 14;
+/// Columns of C per micro-kernel call (two vectors of 16).
+pub(crate) const NR: usize = 32;
+
+/// B [k, n] stored as panels of [`NR`] columns, each panel k-major (the 32
+/// values a micro-kernel step needs are contiguous), the last panel padded
+/// with zeros.
+#[derive(Debug, Clone)]
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl PackedB {
+    /// From a weight stored [n, k] (PyTorch's Linear, [out, in]): `y = x W^T`.
+    pub fn from_out_in(w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "a [{n}, {k}] weight");
+        Self::pack(k, n, |kk, j| w[j * k + kk])
+    }
+
+    /// From B stored row-major [k, n].
+    pub fn from_k_by_n(b: &[f32], k: usize, n: usize) -> Self {
+        assert_eq!(b.len(), k * n, "a [{k}, {n}] matrix");
+        Self::pack(k, n, |kk, j| b[kk * n + j])
+    }
+
+    pub(crate) fn pack(k: usize, n: usize, at: impl Fn(usize, usize) -> f32) -> Self {
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0; panels * k * NR];
+        for p in 0..panels {
+            for kk in 0..k {
+                for jj in 0..NR.min(n - p * NR) {
+                    data[(p * k + kk) * NR + jj] = at(kk, p * NR + jj);
+                }
+            }
+        }
+        PackedB { k, n, data }
+    }
+
+    /// Inner dimension.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    pub(crate) fn panel(&self, p: usize) -> *const f32 {
+        self.data[p * self.k * NR..].as_ptr()
+    }
+}
+
+/// The nonlinearity applied after the bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    /// x Phi(x) (PyTorch's `nn.GELU()`).
+    GeluErf,
+    /// The tanh approximation (flax's `nn.gelu`).
+    GeluTanh,
+}
+
+/// What happens to a value of `A B` on its way to C, in this order:
+/// `+ bias[j]`, the activation, `* scale[j]`, then `C += value` if
+/// `accumulate` (a residual connection kept in C) else `C = value`.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub bias: Option<&'a [f32]>,
+    pub activation: Activation,
+    pub scale: Option<&'a [f32]>,
+    pub accumulate: bool,
+}
+
+impl Default for Epilogue<'_> {
+    fn default() -> Self {
+        Epilogue {
+            bias: None,
+            activation: Activation::None,
+            scale: None,
+            accumulate: false,
+        }
+    }
+}
+
+/// C [m, n] (row stride `ldc`) from A [m, k] (row stride `lda`) times `b`.
+pub fn gemm(m: usize, a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: usize, ep: Epilogue) {
+    crate::require();
+    let (k, n) = (b.k, b.n);
+    assert!(
+        lda >= k && ldc >= n,
+        "row strides {lda}, {ldc} for k {k}, n {n}"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        a.len() >= (m - 1) * lda + k,
+        "A holds {} values, not [{m}, {k}]",
+        a.len()
+    );
+    assert!(
+        c.len() >= (m - 1) * ldc + n,
+        "C holds {} values, not [{m}, {n}]",
+        c.len()
+    );
+    assert!(ep.bias.is_none_or(|v| v.len() == n) && ep.scale.is_none_or(|v| v.len() == n));
+    assert!(
+        ep.activation == Activation::None || !ep.accumulate || k <= KC,
+        "an activation before a residual add needs k <= {KC}"
+    );
+    // Blocks of whole tiles, about nine per block, the same number for
+    // every thread: a block's A (packed, KC deep) stays in L2 while every
+    // panel of B streams past it.
+    let tiles = m.div_ceil(MR);
+    let threads = rayon::current_num_threads().max(1);
+    let chunks = threads * tiles.div_ceil(threads * 9).max(1);
+    let block = tiles.div_ceil(chunks) * MR;
+    let c = &mut c[..(m - 1) * ldc + n];
+    c.par_chunks_mut(block * ldc).enumerate().for_each_init(
+        || vec![0f32; block * KC],
+        |packed_a, (i, c)| {
+            let rows = c.len().div_ceil(ldc);
+            let a = &a[i * block * lda..];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `require` checked AVX-512F; A has `rows` rows of `k` at
+            // stride `lda`, C `rows` rows of `n` at stride `ldc` (checked
+            // above), `packed_a` room for `block` rows of KC.
+            unsafe {
+                x86::block(rows, a.as_ptr(), lda, b, c.as_mut_ptr(), ldc, &ep, packed_a)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (rows, a, packed_a);
+        },
+    );
+}
+
+/// Depth of a pass over A and B: a panel's KC x 32 slice of B is 32 KiB.
+const KC: usize = 256;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use super::{Activation, Epilogue, KC, MR, NR, PackedB};
+    use crate::math::{gelu_erf, gelu_tanh, lanes};
+    use std::arch::x86_64::*;
+
+    /// All column panels for `rows` rows of A, KC of the depth at a time
+    /// (A's rows packed tile by tile for each pass, see [`Tile`]).
+    ///
+    /// # Safety
+    /// AVX-512F; A and C hold `rows` rows at their strides; `packed_a` has
+    /// room for `rows` (rounded up to MR) x KC values.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn block(
+        rows: usize,
+        a: *const f32,
+        lda: usize,
+        b: &PackedB,
+        c: *mut f32,
+        ldc: usize,
+        ep: &Epilogue,
+        packed_a: &mut [f32],
+    ) {
+        let linear = ep.activation == Activation::None;
+        let tiles = rows.div_ceil(MR);
+        for k0 in (0..b.k).step_by(KC) {
+            let kb = KC.min(b.k - k0);
+            let (first, last) = (k0 == 0, k0 + kb == b.k);
+            for t in 0..tiles {
+                let dst = &mut packed_a[t * kb * MR..(t + 1) * kb * MR];
+                for r in 0..MR {
+                    let row = t * MR + r;
+                    for kk in 0..kb {
+                        dst[kk * MR + r] = if row < rows {
+                            unsafe { *a.add(row * lda + k0 + kk) }
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+            for p in 0..b.n.div_ceil(NR) {
+                let cols = NR.min(b.n - p * NR);
+                let at = |v: &[f32]| unsafe { v.as_ptr().add(p * NR) };
+                // Linear: every pass adds its share (the bias once) to C.
+                // Otherwise: passes sum into C, the last applies the rest.
+                let out = Store {
+                    c: unsafe { c.add(p * NR) },
+                    ldc,
+                    cols,
+                    pre_add: !linear && !first,
+                    bias: if (linear && first) || (!linear && last) {
+                        ep.bias.map(at)
+                    } else {
+                        None
+                    },
+                    activation: if last {
+                        ep.activation
+                    } else {
+                        Activation::None
+                    },
+                    scale: if linear || last {
+                        ep.scale.map(at)
+                    } else {
+                        None
+                    },
+                    post_add: if linear {
+                        ep.accumulate || !first
+                    } else {
+                        last && ep.accumulate
+                    },
+                };
+                for t in 0..tiles {
+                    let tile = Tile {
+                        a: packed_a[t * kb * MR..].as_ptr(),
+                        lda: MR,
+                        b: unsafe { b.panel(p).add(k0 * NR) },
+                        ldb: NR,
+                        k: kb,
+                        load: u32::MAX,
+                    };
+                    let out = Store {
+                        c: unsafe { out.c.add(t * MR * ldc) },
+                        ..out
+                    };
+                    unsafe { tile_rows::<true>(MR.min(rows - t * MR), &tile, &out) };
+                }
+            }
+        }
+    }
+
+    /// One micro-kernel's inputs: `rows` x k of A, k x 32 of B. A is
+    /// either packed (value (r, kk) at `a[kk * lda + r]`, lda = MR: one
+    /// contiguous stream) or row-major (at `a[r * lda + kk]`).
+    pub(crate) struct Tile {
+        pub a: *const f32,
+        pub lda: usize,
+        pub b: *const f32,
+        pub ldb: usize,
+        pub k: usize,
+        /// Which of B's 32 columns to read (the others count as zero).
+        pub load: u32,
+    }
+
+    /// Where a tile goes and what happens on the way: `v = acc`, `+ C` if
+    /// `pre_add`, `+ bias`, the activation, `* scale`, `+ C` if `post_add`.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Store {
+        pub c: *mut f32,
+        pub ldc: usize,
+        pub cols: usize,
+        pub pre_add: bool,
+        pub bias: Option<*const f32>,
+        pub activation: Activation,
+        pub scale: Option<*const f32>,
+        pub post_add: bool,
+    }
+
+    impl Store {
+        /// C = acc.
+        pub(crate) fn plain(c: *mut f32, ldc: usize, cols: usize) -> Self {
+            Store {
+                c,
+                ldc,
+                cols,
+                pre_add: false,
+                bias: None,
+                activation: Activation::None,
+                scale: None,
+                post_add: false,
+            }
+        }
+    }
+
+    /// The micro-kernel for `rows` (1 to 14) rows.
+    ///
+    /// # Safety
+    /// AVX-512F; the tile's A, B and C ranges are valid.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn tile_rows<const PACKED: bool>(rows: usize, t: &Tile, s: &Store) {
+        unsafe {
+            match rows {
+                14 => kernel::<14, PACKED>(t, s),
+                13 => kernel::<13, PACKED>(t, s),
+                12 => kernel::<12, PACKED>(t, s),
+                11 => kernel::<11, PACKED>(t, s),
+                10 => kernel::<10, PACKED>(t, s),
+                9 => kernel::<9, PACKED>(t, s),
+                8 => kernel::<8, PACKED>(t, s),
+                7 => kernel::<7, PACKED>(t, s),
+                6 => kernel::<6, PACKED>(t, s),
+                5 => kernel::<5, PACKED>(t, s),
+                4 => kernel::<4, PACKED>(t, s),
+                3 => kernel::<3, PACKED>(t, s),
+                2 => kernel::<2, PACKED>(t, s),
+                1 => kernel::<1, PACKED>(t, s),
+                _ => unreachable!("{rows} rows in a tile"),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel<const R: usize, const PACKED: bool>(t: &Tile, s: &Store) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let (l0, l1) = (t.load as u16, (t.load >> 16) as u16);
+        let (mut a, mut b) = (t.a, t.b);
+        for _ in 0..t.k {
+            // SAFETY (whole loop): within the tile's A and B (caller).
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_maskz_loadu_ps(l0, b),
+                    _mm512_maskz_loadu_ps(l1, b.add(16)),
+                )
+            };
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(unsafe { *a.add(if PACKED { r } else { r * t.lda }) });
+                acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
+                acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
+            }
+            a = unsafe { a.add(if PACKED { t.lda } else { 1 }) };
+            b = unsafe { b.add(t.ldb) };
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (h, &v) in acc.iter().enumerate() {
+                let done = h * 16;
+                if done >= s.cols {
+                    break;
+                }
+                let m = lanes(s.cols - done);
+                // SAFETY: lanes past the tile's columns are masked off.
+                unsafe {
+                    let c = s.c.add(r * s.ldc + done);
+                    let mut v = v;
+                    if s.pre_add {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+                    }
+                    if let Some(bias) = s.bias {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias.add(done)));
+                    }
+                    v = match s.activation {
+                        Activation::None => v,
+                        Activation::GeluErf => gelu_erf(v),
+                        Activation::GeluTanh => gelu_tanh(v),
+                    };
+                    if let Some(scale) = s.scale {
+                        v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, scale.add(done)));
+                    }
+                    if s.post_add {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, c));
+                    }
+                    _mm512_mask_storeu_ps(c, m, v);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gemm_with_every_epilogue_matches_a_plain_loop() {
+        if !crate::available() {
+            return;
+        }
+        // Shapes around the tile edges: rows 1..=29, columns 1..=70.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 5, 31),
+            (14, 64, 32),
+            (29, 33, 70),
+            (200, 768, 96),
+            (15, 17, 33),
+        ] {
+            let (lda, ldc) = (k + 3, n + 5);
+            let a = values(m * lda, 1);
+            let w = values(n * k, 2);
+            let bias = values(n, 3);
+            let scale = values(n, 4);
+            let residual = values(m * ldc, 5);
+            let packed = PackedB::from_out_in(&w, n, k);
+            for (activation, with_bias, with_scale, accumulate) in [
+                (Activation::None, false, false, false),
+                (Activation::None, true, false, true),
+                (Activation::GeluErf, true, false, false),
+                (Activation::GeluTanh, true, true, true),
+            ] {
+                // (An activation before a residual add is for short k only.)
+                let accumulate = accumulate && (activation == Activation::None || k <= KC);
+                let mut c = residual.clone();
+                let ep = Epilogue {
+                    bias: with_bias.then_some(&bias[..]),
+                    activation,
+                    scale: with_scale.then_some(&scale[..]),
+                    accumulate,
+                };
+                gemm(m, &a, lda, &packed, &mut c, ldc, ep);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let got = c[i * ldc + j] as f64;
+                        if j >= n {
+                            assert_eq!(
+                                got,
+                                residual[i * ldc + j] as f64,
+                                "padding column {j} touched"
+                            );
+                            continue;
+                        }
+                        let mut v: f64 = (0..k)
+                            .map(|kk| a[i * lda + kk] as f64 * w[j * k + kk] as f64)
+                            .sum();
+                        if with_bias {
+                            v += bias[j] as f64;
+                        }
+                        v = match activation {
+                            Activation::None => v,
+                            Activation::GeluErf => 0.5 * v * (1.0 + erf(v / 2f64.sqrt())),
+                            Activation::GeluTanh => {
+                                let y = (2.0 / std::f64::consts::PI).sqrt()
+                                    * (v + 0.044715 * v * v * v);
+                                0.5 * v * (1.0 + y.tanh())
+                            }
+                        };
+                        if with_scale {
+                            v *= scale[j] as f64;
+                        }
+                        if accumulate {
+                            v += residual[i * ldc + j] as f64;
+                        }
+                        assert!(
+                            (got - v).abs() < 1e-5 * (1.0 + (k as f64).sqrt()),
+                            "[{m}, {k}, {n}] {activation:?} at ({i}, {j}): {got} vs {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// erf in f64 by its Taylor series (|x| small here).
+    fn erf(x: f64) -> f64 {
+        if x.abs() > 5.0 {
+            return x.signum();
+        }
+        let (mut term, mut sum, mut n) = (x, x, 0.0);
+        while term.abs() > 1e-17 {
+            n += 1.0;
+            term *= -x * x / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn packing_from_k_by_n_and_from_out_in_agree() {
+        let (k, n) = (5, 37);
+        let w = values(n * k, 9);
+        let t: Vec<f32> = (0..k * n).map(|i| w[(i % n) * k + i / n]).collect();
+        assert_eq!(
+            PackedB::from_out_in(&w, n, k).data,
+            PackedB::from_k_by_n(&t, k, n).data
+        );
+    }
+}
