@@ -35,10 +35,10 @@ pub fn attention(qkv: &[f32], tokens: usize, d: usize, heads: usize, out: &mut [
     let packed: Vec<(PackedB, PackedB)> = (0..heads)
         .into_par_iter()
         .map(|h| {
-            let at = |t: usize, part: usize, c: usize| qkv[t * 3 * d + part * d + h * dh + c];
+            let (keys, values) = (&qkv[d + h * dh..], &qkv[2 * d + h * dh..]);
             (
-                PackedB::pack(dh, tokens, |kk, j| at(j, 1, kk)),
-                PackedB::pack(tokens, dh, |kk, j| at(kk, 2, j)),
+                PackedB::from_columns(keys, dh, tokens, 3 * d),
+                PackedB::from_rows(values, tokens, dh, 3 * d),
             )
         })
         .collect();

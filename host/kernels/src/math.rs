@@ -168,13 +168,13 @@ mod x86 {
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::arch::x86_64::*;
 
     /// erf in f64 by its Taylor series (exact to ~1e-12 for |x| <= 4),
     /// and 1 beyond: an independent reference.
-    fn erf64(x: f64) -> f64 {
+    pub(crate) fn erf64(x: f64) -> f64 {
         if x.abs() > 5.0 {
             return x.signum();
         }

@@ -87,7 +87,7 @@ impl Dinov2 {
             [d, 3, p, p],
         )?;
         let bias: Tensor<1> = w.take("embeddings.patch_embeddings.projection.bias", [d])?;
-        let embed = Dense::from_parts(conv.reshape([d, 3 * p * p]), Some(bias));
+        let embed = Dense::from_parts(conv.reshape([d, 3 * p * p]), Some(bias)).with_kernel();
         let cls = w.take("embeddings.cls_token", [1, 1, d])?;
         let registers = if cfg.registers > 0 {
             Some(w.take("embeddings.register_tokens", [1, cfg.registers, d])?)

@@ -71,7 +71,7 @@ impl FourDs {
         let conv: Tensor<5> = w.take("encoder/patch_embedding/Conv_0/kernel", [t, p, p, 3, d])?;
         let conv = conv.permute([4, 3, 0, 1, 2]).reshape([d, 3 * t * p * p]);
         let bias: Tensor<1> = w.take("encoder/patch_embedding/Conv_0/bias", [d])?;
-        let embed = Dense::from_parts(conv, Some(bias));
+        let embed = Dense::from_parts(conv, Some(bias)).with_kernel();
         let grid = match w.shape_of("encoder/posenc/embeddings") {
             Some(s) if s.len() == 4 && s[3] == d => [s[0], s[1], s[2]],
             Some(s) => bail!(

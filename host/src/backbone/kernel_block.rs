@@ -29,6 +29,16 @@ pub struct Linear {
     pub bias: Vec<f32>,
 }
 
+impl Linear {
+    /// `x W + b` for `rows` rows of x.
+    pub fn forward(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        let (k, n) = (self.weight.k(), self.weight.n());
+        let mut y = vec![0f32; rows * n];
+        gemm(rows, x, k, &self.weight, &mut y, n, bias(self));
+        y
+    }
+}
+
 pub struct KernelBlock {
     pub norm1: Norm,
     /// q, k and v side by side: one GEMM with 3 d outputs.
@@ -46,66 +56,65 @@ pub struct KernelBlock {
 impl KernelBlock {
     /// x [batch, tokens, d] (row-major) -> the block's output, in place.
     pub fn forward(&self, x: &mut [f32], batch: usize, tokens: usize) {
+        SCRATCH.with_borrow_mut(|[h, qkv, m]| self.forward_with(x, batch, tokens, h, qkv, m));
+    }
+
+    fn forward_with(
+        &self,
+        x: &mut [f32],
+        batch: usize,
+        tokens: usize,
+        h: &mut Vec<f32>,
+        qkv: &mut Vec<f32>,
+        m: &mut Vec<f32>,
+    ) {
         let d = self.proj.weight.n();
+        let mlp = self.fc1.weight.n();
         let rows = batch * tokens;
         debug_assert_eq!(x.len(), rows * d);
-        let mut h = vec![0f32; rows * d];
-        layer_norm(
-            x,
-            d,
-            &self.norm1.gain,
-            &self.norm1.shift,
-            self.norm1.eps,
-            &mut h,
+        // Every value of these is written before it is read.
+        for (buffer, len) in [
+            (&mut *h, rows * d),
+            (&mut *qkv, rows * 3 * d),
+            (&mut *m, rows * mlp),
+        ] {
+            buffer.resize(len, 0.0);
+        }
+        let (h, qkv, m) = (
+            &mut h[..rows * d],
+            &mut qkv[..rows * 3 * d],
+            &mut m[..rows * mlp],
         );
-        let mut qkv = vec![0f32; rows * 3 * d];
-        gemm(
-            rows,
-            &h,
-            d,
-            &self.qkv.weight,
-            &mut qkv,
-            3 * d,
-            bias(&self.qkv),
-        );
+        layer_norm(x, d, &self.norm1.gain, &self.norm1.shift, self.norm1.eps, h);
+        gemm(rows, h, d, &self.qkv.weight, qkv, 3 * d, bias(&self.qkv));
         for (qkv, out) in qkv
             .chunks_exact(tokens * 3 * d)
             .zip(h.chunks_exact_mut(tokens * d))
         {
             attention(qkv, tokens, d, self.heads, out);
         }
-        drop(qkv);
         let (s1, s2) = match &self.scale {
             Some((a, b)) => (Some(&a[..]), Some(&b[..])),
             None => (None, None),
         };
         gemm(
             rows,
-            &h,
+            h,
             d,
             &self.proj.weight,
             x,
             d,
             residual(&self.proj, s1),
         );
-        layer_norm(
-            x,
-            d,
-            &self.norm2.gain,
-            &self.norm2.shift,
-            self.norm2.eps,
-            &mut h,
-        );
-        let mlp = self.fc1.weight.n();
-        let mut m = vec![0f32; rows * mlp];
+        layer_norm(x, d, &self.norm2.gain, &self.norm2.shift, self.norm2.eps, h);
         let fc1 = Epilogue {
             activation: self.activation,
             ..bias(&self.fc1)
         };
-        gemm(rows, &h, d, &self.fc1.weight, &mut m, mlp, fc1);
+        gemm(rows, h, d, &self.fc1.weight, m, mlp, fc1);
         gemm(
             rows,
-            &m,
+            m,
             mlp,
             &self.fc2.weight,
             x,
@@ -113,6 +122,15 @@ impl KernelBlock {
             residual(&self.fc2, s2),
         );
     }
+}
+
+thread_local! {
+    /// A block's temporaries (normalised rows, q/k/v, MLP hidden), kept
+    /// from block to block: fresh ones cost page faults and zeroing
+    /// (about 40 MB per ViT-B block at 1568 tokens).
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
 }
 
 /// `+ bias`.

@@ -52,7 +52,7 @@ impl Siglip {
         let (d, p) = (cfg.dim, cfg.patch);
         let conv: Tensor<4> = w.take("embeddings.patch_embedding.weight", [d, 3, p, p])?;
         let bias: Tensor<1> = w.take("embeddings.patch_embedding.bias", [d])?;
-        let embed = Dense::from_parts(conv.reshape([d, 3 * p * p]), Some(bias));
+        let embed = Dense::from_parts(conv.reshape([d, 3 * p * p]), Some(bias)).with_kernel();
         let positions = match w.shape_of("embeddings.position_embedding.weight") {
             Some(s) => s.first().copied().unwrap_or(0),
             None => (cfg.image / p) * (cfg.image / p),

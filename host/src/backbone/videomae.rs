@@ -78,7 +78,7 @@ impl VideoMae {
             [d, 3, t, p, p],
         )?;
         let bias: Tensor<1> = w.take("embeddings.patch_embeddings.projection.bias", [d])?;
-        let embed = Dense::from_parts(conv.reshape([d, 3 * t * p * p]), Some(bias));
+        let embed = Dense::from_parts(conv.reshape([d, 3 * t * p * p]), Some(bias)).with_kernel();
         let mut blocks = vec![];
         for i in 0..cfg.depth {
             let l = format!("encoder.layer.{i}");

@@ -14,6 +14,8 @@ use scivid_kernels::{Activation, PackedB};
 pub struct Dense {
     w: Tensor<3>,
     b: Option<Tensor<3>>,
+    /// Packed for the CPU kernels (patch embeddings: see `with_kernel`).
+    kernel: Option<Linear>,
 }
 
 impl Dense {
@@ -30,6 +32,7 @@ impl Dense {
         Ok(Dense {
             w: weight.transpose().unsqueeze(),
             b,
+            kernel: None,
         })
     }
 
@@ -39,6 +42,25 @@ impl Dense {
         Dense {
             w: weight_out_in.transpose().unsqueeze(),
             b: bias.map(|b| b.reshape([1, 1, dout])),
+            kernel: None,
+        }
+    }
+
+    /// Run on the CPU kernels where blocks do (for a layer outside the
+    /// blocks: a patch embedding, 1% of a ViT-B's FLOPs).
+    pub fn with_kernel(mut self) -> Self {
+        if kernel_block::enabled() && on_cpu(&self.w.device()) {
+            self.kernel = Some(self.to_linear());
+        }
+        self
+    }
+
+    fn to_linear(&self) -> Linear {
+        let [_, din, dout] = self.w.dims();
+        let (w, bias) = self.parts();
+        Linear {
+            weight: PackedB::from_k_by_n(&w, din, dout),
+            bias,
         }
     }
 
@@ -53,6 +75,14 @@ impl Dense {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        if let Some(kernel) = &self.kernel
+            && on_cpu(&x.device())
+        {
+            let [b, n, _] = x.dims();
+            let device = x.device();
+            let y = kernel.forward(&values(&x), b * n);
+            return Tensor::from_data(TensorData::new(y, [b, n, kernel.weight.n()]), &device);
+        }
         let y = x.matmul(self.w.clone());
         match &self.b {
             Some(b) => y + b.clone(),
@@ -206,14 +236,7 @@ impl Block {
             Mlp::GeluTanh(a, b) => (a, b, Activation::GeluTanh),
             Mlp::SwiGlu(..) => return None,
         };
-        let linear = |l: &Dense| {
-            let [_, din, dout] = l.w.dims();
-            let (w, bias) = l.parts();
-            Linear {
-                weight: PackedB::from_k_by_n(&w, din, dout),
-                bias,
-            }
-        };
+        let linear = Dense::to_linear;
         // q, k and v as one [d, 3d] matrix: each input row's three outputs.
         let d = self.proj.w.dims()[1];
         let parts = [self.q.parts(), self.k.parts(), self.v.parts()];

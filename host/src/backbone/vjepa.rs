@@ -86,7 +86,7 @@ impl VJepa {
         let (d, p, t) = (cfg.dim, cfg.patch, cfg.tubelet);
         let conv: Tensor<5> = w.take("patch_embed.proj.weight", [d, 3, t, p, p])?;
         let bias: Tensor<1> = w.take("patch_embed.proj.bias", [d])?;
-        let embed = Dense::from_parts(conv.reshape([d, 3 * t * p * p]), Some(bias));
+        let embed = Dense::from_parts(conv.reshape([d, 3 * t * p * p]), Some(bias)).with_kernel();
         let steps = cfg.frames / t;
         let table = match w.shape_of("pos_embed") {
             Some(shape) => {

@@ -68,7 +68,7 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
         ("videomae-s", "S", vec![onnx]),
     ] {
         eprintln!("bench: {model} forward, batch 1");
-        let r = backbone(&BackboneBench {
+        let bench = BackboneBench {
             model: model.into(),
             weights: None,
             frames: 16,
@@ -77,7 +77,8 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
             reps: b.reps.max(1),
             warmup: 1,
             device: Default::default(),
-        })?;
+        };
+        let r = backbone(&bench)?;
         let args = ["--model", peer_model, "--batch", "1", "--reps", &reps];
         for (script, name, target) in peers {
             figures.push(Figure {
@@ -86,6 +87,30 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
                 scivid: r.clips_per_s,
                 peer: peer(script, &args, "clips_per_s")?,
                 target: Some(target),
+            });
+        }
+        if model == "videomae-b" {
+            // The process's peak so far is this forward pass's: nothing
+            // larger has run yet.
+            figures.push(Figure {
+                what: "videomae-b forward (batch 1), peak resident memory".into(),
+                unit: "GiB",
+                scivid: r.peak_rss_mib / 1024.0,
+                peer: None,
+                target: Some("<= 1.5"),
+            });
+            eprintln!("bench: {model} forward, batch 4");
+            let four = backbone(&BackboneBench {
+                model: model.into(),
+                batch: 4,
+                ..bench.clone()
+            })?;
+            figures.push(Figure {
+                what: "videomae-b clips/s at batch 4 over batch 1".into(),
+                unit: "ratio",
+                scivid: four.clips_per_s / r.clips_per_s,
+                peer: None,
+                target: Some(">= 1.0"),
             });
         }
     }
