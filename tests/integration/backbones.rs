@@ -620,3 +620,59 @@ fn cpu_kernel_blocks_match_burns_ops_at_clip_length() {
         );
     }
 }
+
+/// In a build with `--features wgpu`: the same tiny backbones on burn's
+/// wgpu backend (any Vulkan/Metal/DX12 adapter, a software one included,
+/// e.g. Mesa's lavapipe) give the CPU's features.
+#[cfg(feature = "wgpu")]
+#[test]
+fn backbones_on_wgpu_match_the_cpu() {
+    use burn::tensor::Distribution;
+    use scivid::backbone::{BackboneSpec, DEFAULT_DEPTH_FRACTION, build};
+    use scivid::device::ComputeDevice;
+    for (name, size) in [("videomae-tiny", 32), ("dinov2-tiny", 28)] {
+        let on = |device| {
+            build(&BackboneSpec {
+                name: name.into(),
+                weights: None,
+                depth_fraction: DEFAULT_DEPTH_FRACTION,
+                layer: None,
+                random_weights: true,
+                library: None,
+                device,
+            })
+            .unwrap()
+        };
+        let (cpu, gpu) = (on(ComputeDevice::Cpu), on(ComputeDevice::Wgpu));
+        let video = Tensor::<5>::random(
+            [2, 4, size, size, 3],
+            Distribution::Uniform(0.0, 1.0),
+            &Device::flex(),
+        );
+        let values = video.clone().into_data();
+        let a = cpu
+            .forward(video)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let on_gpu = Tensor::<5>::from_data(values, &gpu.device());
+        let b = gpu
+            .forward(on_gpu)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let size = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        eprintln!(
+            "{name}: cpu vs wgpu ({:?}): largest difference {worst} in values up to {size}",
+            gpu.device()
+        );
+        assert!(worst <= 1e-4 * size.max(1.0), "{name}: {worst}");
+    }
+}
