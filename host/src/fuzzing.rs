@@ -90,10 +90,20 @@ pub fn array_record(bytes: &[u8]) {
     }
 }
 
-/// A serialized `tf.train.SequenceExample`, whole and context only.
+/// A serialized `tf.train.SequenceExample`, whole and context only, and
+/// serialized float32 tensors (`TensorProto`) inside it.
 pub fn sequence_example(bytes: &[u8]) {
-    let _ = scivid_records::SequenceExample::parse(bytes);
     let _ = scivid_records::SequenceExample::parse_context(bytes);
+    // Every byte string of every step read as a serialized tensor too
+    // (MOVi's per-frame tracks), and the whole input as one.
+    let _ = scivid_records::FloatTensor::parse(bytes);
+    if let Ok(ex) = scivid_records::SequenceExample::parse(bytes) {
+        for step in ex.feature_lists.values().flatten() {
+            for b in step.bytes().unwrap_or_default() {
+                let _ = scivid_records::FloatTensor::parse(b);
+            }
+        }
+    }
 }
 
 /// A fuzz target: any bytes in, nothing out.

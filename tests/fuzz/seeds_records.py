@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the ArrayRecord fuzz targets' seeds: small shards from Google's
 writer (PyPI `array-record`) under each compression (`array_record`), and
-serialized SequenceExamples (`sequence_example`).
-Needs array-record, protobuf, numpy, pillow.
+serialized SequenceExamples (`sequence_example`), one of them MOVi-style
+with per-step tracks as TensorFlow's serialized tensors.
+Needs array-record, protobuf, numpy, pillow, tensorflow-cpu.
 Usage: python3 tests/fuzz/seeds_records.py
 """
 import os
@@ -32,9 +33,25 @@ def example(i):
     return ex.SerializeToString()
 
 
+def movi_example():
+    import numpy as np
+    import tensorflow as tf
+
+    ex = SequenceExample()
+    feats = ex.feature_lists.feature_list
+    for t in range(3):
+        xy = np.array([[0.25 * t, 0.5], [0.75, 0.125 * t]], dtype=np.float32)
+        feats["image/encoded"].feature.add().bytes_list.value.append(b"f" * t)
+        feats["tracks/2d"].feature.add().bytes_list.value.append(tf.io.serialize_tensor(xy).numpy())
+        vis = tf.constant([1.0, float(t % 2)], dtype=tf.float32)
+        feats["tracks/visibility"].feature.add().bytes_list.value.append(tf.io.serialize_tensor(vis).numpy())
+    return ex.SerializeToString()
+
+
 records = [example(i) for i in range(5)]
 for i, r in enumerate(records[:2]):
     put("sequence_example", f"example_{i}", r)
+put("sequence_example", "movi_tracks", movi_example())
 with tempfile.TemporaryDirectory() as tmp:
     for name, options in [
         ("zstd", "group_size:1"),

@@ -278,7 +278,8 @@ fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir
 
     // Targets are [16 frames, 34 points, (x, y, visible, known)]: the
     // synthetic training split knows every frame (and some occlusions by
-    // the instrument), the STIR-like test split only the last frame.
+    // the instrument), the STIR-like test split the queries (frame 0) and
+    // the last frame.
     let rt = Runtime::new(None).unwrap();
     let mut t = task(&rt, "stir", Some(&stir));
     let mut known_frames = |split: &str| -> Vec<usize> {
@@ -289,7 +290,7 @@ fn stir_targets_come_from_whole_tracks_and_the_tracking_head_trains_only_on_stir
             .collect()
     };
     assert_eq!(known_frames("train"), (0..16).collect::<Vec<_>>());
-    assert_eq!(known_frames("test"), vec![15]);
+    assert_eq!(known_frames("test"), vec![0, 15]);
     let hidden: usize = t
         .index("train")
         .unwrap()
@@ -438,6 +439,223 @@ fn check_dataset_error(rt: &Runtime, data: &Path) -> String {
         Ok(_) => panic!("a damaged shard passed the check"),
         Err(e) => format!("{e:#}"),
     }
+}
+
+/// STIR on SciVid's released layout (`tests/fixtures/array_record_fixtures.py`):
+/// STIR videos (JPEG frames, normalised start and end key points in the
+/// context) give `val` and `test`, 16 frames spread over each whole video
+/// by the host; MOVi videos (per-frame tracks as TensorFlow's serialized
+/// tensors) give `train`, one clip per 16-frame window. A run trains the
+/// tracking head on MOVi and is scored on STIR, the control's score equal
+/// to one computed here from the records.
+#[test]
+fn stir_reads_scivids_released_stir_and_movi_shards() {
+    use scivid::runtime::bindings::{FrameSampling, MediaSource};
+    use scivid_records::{ArrayRecord, SequenceExample};
+    let data = crate::common::repo_root().join("tests/fixtures/array-record/stir");
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "stir", Some(&data));
+    assert_eq!(t.splits().unwrap(), ["train", "val", "test"]);
+    let slot = |target: &[f32], frame: usize, point: usize| -> [f32; 4] {
+        target[(frame * 34 + point) * 4..][..4].try_into().unwrap()
+    };
+
+    // STIR: queries and end points straight from the records' context.
+    let mut control_distances = vec![];
+    for split in ["val", "test"] {
+        let clips = t.index(split).unwrap();
+        assert_eq!(clips.len(), 3, "{split}");
+        for c in &clips {
+            assert!(
+                matches!(c.sampling, FrameSampling::Linspace(16)),
+                "{}: {:?}",
+                c.id,
+                c.sampling
+            );
+            let MediaSource::SequenceExample(s) = &c.source else {
+                panic!("{}: {:?}", c.id, c.source);
+            };
+            let record = ArrayRecord::open(&data.join(&s.shard))
+                .unwrap()
+                .get(s.index)
+                .unwrap();
+            let ex = SequenceExample::parse_context(&record).unwrap();
+            let points = |p: &str| -> Vec<[f32; 2]> {
+                let axis = |a: &str| {
+                    let f = ex.context(&format!("{p}/object/keypoint/{a}")).unwrap();
+                    f.floats().unwrap().to_vec()
+                };
+                axis("x")
+                    .into_iter()
+                    .zip(axis("y"))
+                    .map(|(x, y)| [x, y])
+                    .collect()
+            };
+            let (start, end) = (points("startir"), points("endir"));
+            let target = values(&c.target);
+            let queries = &c.extras[0].data;
+            for (i, q) in start.iter().enumerate() {
+                assert_eq!(&queries[2 * i..2 * i + 2], q, "{} query {i}", c.id);
+                assert_eq!(slot(target, 0, i), [q[0], q[1], 1.0, 1.0], "{}", c.id);
+            }
+            assert!(queries[2 * start.len()..].iter().all(|&v| v == -1.0));
+            for i in 0..34 {
+                let want = match end.get(i) {
+                    Some(e) => [e[0], e[1], 1.0, 1.0],
+                    None => [-1.0, -1.0, 0.0, 0.0],
+                };
+                assert_eq!(slot(target, 15, i), want, "{} end point {i}", c.id);
+            }
+            if split == "val" {
+                // The control predicts each query where it started.
+                let px = |p: &[f32; 2]| {
+                    [
+                        (p[0] as f64 * 1280.0).round(),
+                        (p[1] as f64 * 1024.0).round(),
+                    ]
+                };
+                for q in &start {
+                    let d = end
+                        .iter()
+                        .map(|e| {
+                            let (a, b) = (px(q), px(e));
+                            ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+                        })
+                        .fold(f64::INFINITY, f64::min);
+                    control_distances.push(d);
+                }
+            }
+        }
+        if split == "val" {
+            assert!(
+                clips.iter().any(|c| {
+                    let t = values(&c.target);
+                    (0..34).any(|i| slot(t, 0, i)[3] == 1.0 && slot(t, 15, i)[3] == 0.0)
+                }),
+                "the fixture has a video with fewer end points than queries"
+            );
+        }
+    }
+    let input = scivid::runtime::bindings::InputSpec {
+        frames: 16,
+        height: 32,
+        width: 40,
+        channels: 3,
+    };
+    let val = t.index("val").unwrap();
+    let frames = scivid::data::clips::decode(&data, &val[0], &input, 0).unwrap();
+    assert_eq!(frames.len(), 16 * 32 * 40 * 3);
+
+    // MOVi: each known slot follows one track of the record through the
+    // window, visible where it is queried.
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("movi_expected.json")).unwrap())
+            .unwrap();
+    let train = t.index("train").unwrap();
+    assert_eq!(train.len(), 4 * 9, "4 videos of 24 frames, 9 windows each");
+    for c in &train {
+        let MediaSource::SequenceExample(s) = &c.source else {
+            panic!("{}: {:?}", c.id, c.source);
+        };
+        let shard = s.shard.contains("-00001-of-") as u64;
+        let video = expected
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["shard"] == shard && v["index"] == s.index)
+            .unwrap();
+        let FrameSampling::Indices(frames) = &c.sampling else {
+            panic!("{}: {:?}", c.id, c.sampling);
+        };
+        let first = frames[0] as usize;
+        assert_eq!(
+            *frames,
+            (first as u32..first as u32 + 16).collect::<Vec<_>>()
+        );
+        let at = |k: usize, j: usize| -> [f32; 3] {
+            let p = &video["tracks"][first + k][j];
+            let v = video["visible"][first + k][j].as_f64().unwrap() as f32;
+            [
+                p[0].as_f64().unwrap() as f32,
+                p[1].as_f64().unwrap() as f32,
+                v,
+            ]
+        };
+        let target = values(&c.target);
+        let mut used = std::collections::BTreeSet::new();
+        for i in (0..34).filter(|&i| slot(target, 0, i)[3] == 1.0) {
+            let q = slot(target, 0, i);
+            let j = (0..40)
+                .find(|&j| !used.contains(&j) && at(0, j) == [q[0], q[1], 1.0])
+                .unwrap_or_else(|| panic!("{} slot {i}: no visible track at {q:?}", c.id));
+            used.insert(j);
+            for k in 0..16 {
+                let [x, y, v] = at(k, j);
+                assert_eq!(
+                    slot(target, k, i),
+                    [x, y, v, 1.0],
+                    "{} slot {i} frame {k}",
+                    c.id
+                );
+            }
+            assert_eq!(&c.extras[0].data[2 * i..2 * i + 2], &[q[0], q[1]]);
+        }
+        assert!(
+            !used.is_empty() && used.len() <= 34,
+            "{}: {}",
+            c.id,
+            used.len()
+        );
+    }
+
+    let checks =
+        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("stir".into()), &data, 2).unwrap();
+    assert_eq!(
+        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
+        vec![36, 3, 3]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = crate::common::quick_spec(dir.path(), &[], 20);
+    spec.heads = vec![HeadSpec::parse("tracking:width=16,heads=2,tiles=2,embed=8").unwrap()];
+    spec.tasks = vec![PluginRef::Builtin("stir".into())];
+    spec.data = Some(data.clone());
+    spec.bootstrap = 0;
+    spec.cache_dir = None;
+    let r = scivid::pipeline::run(&spec).unwrap();
+    let t = &r.tasks[0];
+    assert!(t.error.is_none(), "{:?}", t.error);
+    assert!(t.heads[0].error.is_none(), "{:?}", t.heads[0].error);
+    assert!(t.heads[0].scores["test"]["accuracy"].is_finite());
+    let thresholds = [4.0, 8.0, 16.0, 32.0, 64.0];
+    let want = thresholds
+        .iter()
+        .map(|&th| {
+            control_distances.iter().filter(|&&d| d <= th).count() as f64
+                / control_distances.len() as f64
+        })
+        .sum::<f64>()
+        / 5.0;
+    let got = t.control["val"]["accuracy"];
+    assert!(
+        (got - want).abs() < 1e-9,
+        "control accuracy {got}, by hand {want}"
+    );
+
+    // STIR without MOVi beside it: the train split says what is missing.
+    let bare = dir.path().join("bare");
+    std::fs::create_dir_all(bare.join("full")).unwrap();
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    };
+    copy(&data.join("full/stir"), &bare.join("full/stir"));
+    let mut t = task(&rt, "stir", Some(&bare));
+    let e = t.index("train").unwrap_err().to_string();
+    assert!(e.contains("full/movi") && e.contains("MOVi"), "{e}");
 }
 
 /// CalMS21 on SciVid's released layout (`calms21_slim`, grayscale frames):

@@ -3,7 +3,8 @@
 //! SciVid's released data format, read without TensorFlow or C++: ArrayRecord
 //! files ([`ArrayRecord`], a Riegeli container with an index, see
 //! [`riegeli`]) whose records are serialized `tf.train.SequenceExample`s
-//! ([`SequenceExample`]). Pure Rust, so the host decodes frames with it and
+//! ([`SequenceExample`]), whose per-step tensors may be serialized
+//! `TensorProto`s ([`FloatTensor`]). Pure Rust, so the host decodes frames with it and
 //! Wasm task plugins read labels with it (`scivid_sdk::records`).
 //!
 //! Every size in a file is checked before it is used, and every chunk's
@@ -13,9 +14,11 @@
 pub mod array_record;
 pub mod example;
 pub mod riegeli;
+pub mod tensor;
 
 pub use array_record::ArrayRecord;
 pub use example::{Feature, SequenceExample};
+pub use tensor::FloatTensor;
 
 /// An error; the message names the record or chunk. Callers add the file.
 #[derive(Debug, Clone, PartialEq)]
