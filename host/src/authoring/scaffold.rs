@@ -39,7 +39,7 @@ const SDK_FILES: [(&str, &str); 7] = [
 ];
 
 /// The SDK's ArrayRecord reader (a dependency of the SDK), vendored beside it.
-const RECORDS_FILES: [(&str, &str); 4] = [
+const RECORDS_FILES: [(&str, &str); 5] = [
     (
         "src/lib.rs",
         include_str!("../../../sdk/records/src/lib.rs"),
@@ -55,6 +55,10 @@ const RECORDS_FILES: [(&str, &str); 4] = [
     (
         "src/riegeli.rs",
         include_str!("../../../sdk/records/src/riegeli.rs"),
+    ),
+    (
+        "src/tensor.rs",
+        include_str!("../../../sdk/records/src/tensor.rs"),
     ),
 ];
 
@@ -235,4 +239,37 @@ fn readme(kind: Kind, name: &str, krate: &str) -> String {
         },
         v = sdk_version()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every source file of the SDK and of its reader is vendored: a file
+    /// added to either without being listed here would leave `scivid new`
+    /// crates that do not build.
+    #[test]
+    fn every_sdk_and_reader_source_is_vendored() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (dir, listed) in [
+            ("sdk/src", SDK_FILES.map(|(rel, _)| rel).to_vec()),
+            (
+                "sdk/records/src",
+                RECORDS_FILES.map(|(rel, _)| rel).to_vec(),
+            ),
+        ] {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+                .collect();
+            files.sort();
+            let mut listed: Vec<String> = listed
+                .into_iter()
+                .filter(|r| r.starts_with("src/"))
+                .map(String::from)
+                .collect();
+            listed.sort();
+            assert_eq!(files, listed, "{dir}");
+        }
+    }
 }
