@@ -658,6 +658,136 @@ fn stir_reads_scivids_released_stir_and_movi_shards() {
     assert!(e.contains("full/movi") && e.contains("MOVi"), "{e}");
 }
 
+/// WeatherBench 2 on SciVid's own store layout (written by xarray,
+/// `tests/fixtures/wb2_scivid_store.py`): the plugin reads the CF `time`
+/// coordinate and takes SciVid's date-range splits; the windows equal those
+/// SciVid's reader arithmetic takes through xarray's selection (730 of
+/// 2018, 732 of 2020, as SciVid counts them), and the host reads inputs and
+/// targets from the [time, lat, lon] arrays.
+#[test]
+fn weatherbench2_takes_scivids_windows_from_its_store() {
+    use scivid::runtime::bindings::{ClipTarget, FrameSampling, InputSpec};
+    let data = crate::common::repo_root().join("tests/fixtures/weatherbench2-scivid");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("expected.json")).unwrap())
+            .unwrap();
+    let indices = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect()
+    };
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "weatherbench2", Some(&data));
+    assert_eq!(t.info.target_shape, [16, 3, 3, 4], "the store's 3 x 4 grid");
+    let mut test = vec![];
+    for split in ["train", "val", "test"] {
+        let clips = t.index(split).unwrap();
+        let want = &expected[split];
+        assert_eq!(
+            clips.len() as u64,
+            want["count"].as_u64().unwrap(),
+            "{split}"
+        );
+        for (clip, which) in [(&clips[0], "first"), (clips.last().unwrap(), "last")] {
+            let frames = indices(&want[which]);
+            let FrameSampling::Indices(got) = &clip.sampling else {
+                panic!("{}: {:?}", clip.id, clip.sampling);
+            };
+            assert_eq!(got[..], frames[..16], "{split} {which} window's inputs");
+            let ClipTarget::Frames(target) = &clip.target else {
+                panic!("{}: {:?}", clip.id, clip.target);
+            };
+            assert_eq!(
+                target.frames[..],
+                frames[16..],
+                "{split} {which} window's targets"
+            );
+            assert_eq!(target.minus_frame, Some(frames[15]));
+            assert_eq!(clip.id, want[format!("{which}_times")][0].as_str().unwrap());
+        }
+        if split == "test" {
+            test = clips;
+        }
+    }
+
+    // The host's reading: z500 of the last input frame z-scored, and the
+    // first target frame as a residual over z500's residual std.
+    let input = InputSpec {
+        frames: 16,
+        height: 3,
+        width: 4,
+        channels: 3,
+    };
+    let frames = scivid::data::clips::decode(&data, &test[0], &input, 0).unwrap();
+    let target = scivid::data::clips::read_target(&data, &test[0]).unwrap();
+    let floats = |k: &str| -> Vec<f64> {
+        expected[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (last, next) = (
+        floats("test_z500_last_input"),
+        floats("test_z500_first_target"),
+    );
+    for cell in 0..12 {
+        let z = frames[(15 * 12 + cell) * 3] as f64;
+        let want = (last[cell] - 54088.7) / 3358.65;
+        assert!((z - want).abs() < 1e-4, "cell {cell}: {z} vs {want}");
+        let r = target[cell] as f64;
+        let want = (next[cell] - last[cell]) / 404.19;
+        assert!((r - want).abs() < 1e-4, "cell {cell}: {r} vs {want}");
+    }
+    let checks =
+        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("weatherbench2".into()), &data, 2)
+            .unwrap();
+    assert_eq!(
+        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
+        vec![62, 730, 732]
+    );
+
+    // A time axis without its CF units: named, not guessed.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir
+        .path()
+        .join("full/weatherbench/weatherbench2_3variable_dataset.zarr");
+    let from = data.join("full/weatherbench/weatherbench2_3variable_dataset.zarr");
+    for e in walk(&from) {
+        let to = copy.join(e.strip_prefix(&from).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &to).unwrap();
+    }
+    std::fs::write(
+        copy.join("time/.zattrs"),
+        r#"{"_ARRAY_DIMENSIONS": ["time"]}"#,
+    )
+    .unwrap();
+    let mut t = task(&rt, "weatherbench2", Some(dir.path()));
+    let e = t.index("test").unwrap_err().to_string();
+    assert!(
+        e.contains("weatherbench2_3variable_dataset.zarr/time") && e.contains("units"),
+        "{e}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// CalMS21 on SciVid's released layout (`calms21_slim`, grayscale frames):
 /// indexed from the records' labels, decoded by the host.
 #[test]

@@ -10,14 +10,23 @@
 //! The host reads the frames and the targets from the Zarr store (only the
 //! chunks of each window); the plugin only says which.
 //!
-//! Dataset layout (`scivid data synth weatherbench2` writes one):
-//! `DIR/era5.zarr`, a Zarr store (v2 or v3, as WeatherBench 2 publishes
-//! ERA5) whose arrays are [time, level, lat, lon] in physical units, steps
-//! 12 h apart; `DIR/channels.csv` (`variable,array,level_index`: the array
-//! and level index of z500, t850 and q700); `DIR/grid.csv` (`lat,lon`: the
-//! grid size, latitudes from -90 to 90 inclusive); and
-//! `DIR/<split>/windows.csv` (`id,start`): the first input step of each
-//! window in the store's time axis (it needs 32 steps from there).
+//! Two dataset layouts:
+//! - SciVid's own store, `DIR/full/weatherbench/
+//!   weatherbench2_3variable_dataset.zarr` (`DIR` SciVid's data directory):
+//!   [time, lat, lon] arrays `geopotential_500`, `temperature_850`,
+//!   `specific_humidity_700` and a CF `time` coordinate; splits are SciVid's
+//!   date ranges (train 1979-01-02 to 2017 every 6 h, val = SciVid's
+//!   `offline_dev` 2018 and test 2020 every 12 h): see `scivid_store`.
+//! - The stand-in (`scivid data synth weatherbench2` writes one):
+//!   `DIR/era5.zarr`, a Zarr store (v2 or v3, as WeatherBench 2 publishes
+//!   ERA5) whose arrays are [time, level, lat, lon] in physical units, steps
+//!   12 h apart; `DIR/channels.csv` (`variable,array,level_index`: the array
+//!   and level index of z500, t850 and q700); `DIR/grid.csv` (`lat,lon`: the
+//!   grid size, latitudes from -90 to 90 inclusive); and
+//!   `DIR/<split>/windows.csv` (`id,start`): the first input step of each
+//!   window in the store's time axis (it needs 32 steps from there).
+
+mod scivid_store;
 
 use scivid_sdk::data::Csv;
 use scivid_sdk::metrics::latitude_weights;
@@ -59,6 +68,9 @@ fn channels() -> Result<Vec<ZarrChannel>> {
 /// The dataset's grid (lat, lon), or ERA5's 1-degree grid when no dataset
 /// is mounted (e.g. when the plugin is only inspected).
 fn grid() -> Result<(u32, u32)> {
+    if scivid_store::present() {
+        return scivid_store::grid();
+    }
     let path = format!("{DATA_DIR}/grid.csv");
     if std::fs::metadata(&path).is_err() {
         return Ok(FULL_GRID);
@@ -107,35 +119,33 @@ impl Task for WeatherBench2 {
     }
 
     fn clips(split: &str) -> Result<Vec<Clip>> {
+        if scivid_store::present() {
+            let channels: Vec<ZarrChannel> = scivid_store::ARRAYS
+                .iter()
+                .map(|a| ZarrChannel {
+                    array: a.to_string(),
+                    index: vec![],
+                })
+                .collect();
+            let windows = scivid_store::windows(split)?;
+            if windows.is_empty() {
+                bail!(
+                    "{}: no {split} window (SciVid's date range for it is not in the store)",
+                    scivid_store::STORE
+                );
+            }
+            return Ok(windows
+                .iter()
+                .map(|w| window_clip(&w.id, scivid_store::STORE, &channels, &w.frames))
+                .collect());
+        }
         let channels = channels()?;
         let windows = Csv::read(&format!("{DATA_DIR}/{split}/windows.csv"))?;
         let mut clips = vec![];
         for row in windows.rows() {
-            let id = row.get("id")?;
             let start: u32 = row.parse("start")?;
-            let last = start + STEPS as u32 - 1;
-            clips.push(Clip {
-                id: id.into(),
-                source: ClipSource::Zarr(ZarrFrames {
-                    store: STORE.into(),
-                    channels: channels.clone(),
-                    values: ValueMap {
-                        clamp: None,
-                        shift: MEAN.to_vec(),
-                        scale: STD.to_vec(),
-                    },
-                }),
-                frame_indices: (start..=last).collect(),
-                // [lead, variable, lat, lon]: residuals on the last input
-                // frame in units of the residual standard deviation.
-                target: ClipTarget::Frames(TargetFrames {
-                    frames: (last + 1..=last + STEPS as u32).collect(),
-                    minus_frame: Some(last),
-                    scale: RESIDUAL_STD.to_vec(),
-                }),
-                group: id.into(),
-                extras: vec![],
-            });
+            let frames: Vec<u32> = (start..start + 2 * STEPS as u32).collect();
+            clips.push(window_clip(row.get("id")?, STORE, &channels, &frames));
         }
         if clips.is_empty() {
             bail!("{}: no windows", windows.path());
@@ -163,6 +173,33 @@ impl Task for WeatherBench2 {
         let mut shape = train_targets.shape();
         shape[0] = clips.len() as u32;
         Tensor::full(&shape, 0.0)
+    }
+}
+
+/// A window of `store`: inputs at the first 16 of `frames`, targets (read
+/// by the host) the next 16 as residuals on the last input frame in units
+/// of the residual standard deviation, laid out [lead, variable, lat, lon].
+fn window_clip(id: &str, store: &str, channels: &[ZarrChannel], frames: &[u32]) -> Clip {
+    let (inputs, targets) = frames.split_at(STEPS);
+    Clip {
+        id: id.into(),
+        source: ClipSource::Zarr(ZarrFrames {
+            store: store.into(),
+            channels: channels.to_vec(),
+            values: ValueMap {
+                clamp: None,
+                shift: MEAN.to_vec(),
+                scale: STD.to_vec(),
+            },
+        }),
+        frame_indices: inputs.to_vec(),
+        target: ClipTarget::Frames(TargetFrames {
+            frames: targets.to_vec(),
+            minus_frame: inputs.last().copied(),
+            scale: RESIDUAL_STD.to_vec(),
+        }),
+        group: id.into(),
+        extras: vec![],
     }
 }
 
