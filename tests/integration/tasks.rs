@@ -810,6 +810,58 @@ fn calms21_reads_scivids_released_array_record_shards() {
     );
 }
 
+/// Digital Typhoon windows as SciVid's `process_idx` takes them: a
+/// 27-step training sequence gives the starts SciVid draws (below
+/// min(27, 32) - 24 = 3), a 20-step test sequence one window whose steps
+/// past the end repeat the last one (frames and pressures alike).
+#[test]
+fn typhoon_windows_follow_scivids_sampling_and_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    for (split, steps) in [("train", 27usize), ("val", 40), ("test", 20)] {
+        std::fs::create_dir_all(dir.path().join(split)).unwrap();
+        let frames: Vec<f32> = (0..steps * 4).map(|i| 200.0 + i as f32).collect();
+        scivid::data::npy::write_f32(
+            &dir.path().join(split).join("s.npy"),
+            &[steps, 2, 2, 1],
+            &frames,
+        )
+        .unwrap();
+        let pressures: Vec<String> = (0..steps).map(|t| format!("{}", 1000 - t)).collect();
+        std::fs::write(
+            dir.path().join(split).join("sequences.csv"),
+            format!("id,file,pressures\ns,s.npy,{}\n", pressures.join(";")),
+        )
+        .unwrap();
+    }
+    let rt = Runtime::new(None).unwrap();
+    let mut t = task(&rt, "typhoon", Some(dir.path()));
+    let ids: Vec<String> = t
+        .index("train")
+        .unwrap()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(ids, ["s@0", "s@1", "s@2"]);
+    assert_eq!(
+        t.index("val").unwrap().len(),
+        1,
+        "evaluation starts at 0 only"
+    );
+    let test = t.index("test").unwrap();
+    let scivid::runtime::bindings::FrameSampling::Indices(frames) = &test[0].sampling else {
+        panic!("{:?}", test[0].sampling);
+    };
+    assert_eq!(*frames, (0..12).collect::<Vec<u32>>());
+    let want: Vec<f32> = (12..24)
+        .map(|k: usize| (1000 - k.min(19)) as f32 - 983.91)
+        .collect();
+    assert_eq!(
+        values(&test[0].target),
+        want.as_slice(),
+        "the last pressure repeats"
+    );
+}
+
 /// Digital Typhoon on SciVid's released layout: per-step float lists of
 /// infrared (kelvin) decoded by the host with the task's value map, targets
 /// and the control's last pressure from the `pressure` list.
@@ -821,7 +873,8 @@ fn typhoon_reads_scivids_released_array_record_shards() {
     let rt = Runtime::new(None).unwrap();
     let mut t = task(&rt, "typhoon", Some(&data));
     let train = t.index("train").unwrap();
-    assert_eq!(train.len(), 9, "3 sequences x 3 starts (26 steps)");
+    // SciVid draws a start below min(26, 32) - 24 = 2: starts 0 and 1.
+    assert_eq!(train.len(), 6, "3 sequences x 2 starts (26 steps)");
     let shard = data.join(
         "full/digital_typhoon_slim/train_imsize_256_max_frames_32.array_record-00000-of-00001",
     );
@@ -833,10 +886,10 @@ fn typhoon_reads_scivids_released_array_record_shards() {
         .iter()
         .map(|f| f.floats().unwrap()[0])
         .collect();
-    let clip = train.iter().find(|c| c.id == "train-storm1@2").unwrap();
-    let want: Vec<f32> = pressures[14..26].iter().map(|p| p - 983.91).collect();
+    let clip = train.iter().find(|c| c.id == "train-storm1@1").unwrap();
+    let want: Vec<f32> = pressures[13..25].iter().map(|p| p - 983.91).collect();
     assert_eq!(values(&clip.target), want.as_slice());
-    assert_eq!(clip.extras[0].data, vec![pressures[13] - 983.91]);
+    assert_eq!(clip.extras[0].data, vec![pressures[12] - 983.91]);
 
     let input = InputSpec {
         frames: 12,
@@ -847,7 +900,7 @@ fn typhoon_reads_scivids_released_array_record_shards() {
     let frames = scivid::data::clips::decode(&data, clip, &input, 0).unwrap();
     let infrared = ex.list("image/infrared").unwrap();
     for k in 0..12 {
-        let raw = infrared[2 + k].floats().unwrap();
+        let raw = infrared[1 + k].floats().unwrap();
         for (i, v) in raw.iter().enumerate() {
             let want = (v.clamp(170.0, 300.0) - 170.0) / 130.0;
             let got = &frames[(k * 64 + i) * 3..][..3];

@@ -6,8 +6,11 @@
 //! 0, 1, 2, 5 and 11, and their mean (the primary metric); MAE likewise.
 //! Control: persistence (the last observed pressure at every lead).
 //!
-//! Training clips start at each of the first 8 steps (SciVid draws the
-//! start at random there); validation and test clips start at 0.
+//! Windows follow SciVid's `process_idx`: training draws the start
+//! uniformly below min(length, 32) - 24 (`random_clip`, `max_start_frame`
+//! 8), so here each such start is a training clip; validation and test
+//! start at 0 (`clip`); a sequence shorter than 24 steps repeats its last
+//! step (frames and pressures alike).
 //!
 //! Two dataset layouts:
 //! - SciVid's release: ArrayRecord shards of `tf.train.SequenceExample`,
@@ -32,7 +35,8 @@ const INPUT_STEPS: u32 = 12;
 const LEADS: usize = 12;
 const MEAN_PRESSURE: f32 = 983.91;
 const REPORTED_LEADS: [usize; 5] = [0, 1, 2, 5, 11];
-const TRAIN_STARTS: u32 = 8;
+/// SciVid's `max_start_frame` for training windows.
+const MAX_START_FRAME: usize = 8;
 
 struct Typhoon;
 
@@ -45,37 +49,42 @@ fn brightness() -> ValueMap {
     }
 }
 
-/// The clips of one sequence: inputs from each of `starts` first steps,
-/// the target the next 12 pressures minus the training mean, the last
-/// observed pressure as an extra (for the control).
+/// The clips of one sequence: inputs from each start SciVid may draw
+/// (`train`) or from the first step, the target the next 12 pressures minus
+/// the training mean, the last observed pressure as an extra (for the
+/// control).
 fn sequence_clips(
     id: &str,
     pressures: &[f32],
-    starts: u32,
+    train: bool,
     source: ClipSource,
     out: &mut Vec<Clip>,
 ) -> Result<()> {
-    let need = INPUT_STEPS as usize + LEADS;
-    if pressures.len() < need {
-        bail!(
-            "{} pressures, a sequence needs at least {need}",
-            pressures.len()
-        );
+    let len = pressures.len();
+    if len == 0 {
+        bail!("a sequence without steps");
     }
+    let window = INPUT_STEPS as usize + LEADS;
+    // SciVid: random_clip over min(len, window + 8) steps, the start below
+    // that minus the window (0 when nothing is left).
+    let starts = if train {
+        len.min(window + MAX_START_FRAME)
+            .saturating_sub(window)
+            .max(1)
+    } else {
+        1
+    };
     for start in 0..starts {
-        let s = start as usize;
-        if s + need > pressures.len() {
-            break;
-        }
-        let last = pressures[s + INPUT_STEPS as usize - 1] - MEAN_PRESSURE;
-        let target = pressures[s + INPUT_STEPS as usize..s + need]
-            .iter()
-            .map(|p| p - MEAN_PRESSURE)
+        // Steps past the end repeat the last one.
+        let step = |k: usize| (start + k).min(len - 1);
+        let last = pressures[step(INPUT_STEPS as usize - 1)] - MEAN_PRESSURE;
+        let target = (INPUT_STEPS as usize..window)
+            .map(|k| pressures[step(k)] - MEAN_PRESSURE)
             .collect();
         out.push(Clip {
             id: format!("{id}@{start}"),
             source: source.clone(),
-            frame_indices: (start..start + INPUT_STEPS).collect(),
+            frame_indices: (0..INPUT_STEPS as usize).map(|k| step(k) as u32).collect(),
             target: ClipTarget::Values(target),
             group: id.into(),
             extras: vec![Extra {
@@ -90,7 +99,7 @@ fn sequence_clips(
 
 /// Clips of SciVid's released shards: one sequence per record, its
 /// pressures from the `pressure` list, its frames `image/infrared`.
-fn release_clips(shards: &[String], starts: u32) -> Result<Vec<Clip>> {
+fn release_clips(shards: &[String], train: bool) -> Result<Vec<Clip>> {
     let mut clips = vec![];
     for shard in shards {
         let path = format!("{DATA_DIR}/{shard}");
@@ -143,7 +152,7 @@ fn release_clips(shards: &[String], starts: u32) -> Result<Vec<Clip>> {
                     values: brightness(),
                 }),
             });
-            sequence_clips(&name, &pressures, starts, source, &mut clips).map_err(|e| at(e.0))?;
+            sequence_clips(&name, &pressures, train, source, &mut clips).map_err(|e| at(e.0))?;
         }
     }
     if clips.is_empty() {
@@ -186,17 +195,17 @@ impl Task for Typhoon {
     }
 
     fn clips(split: &str) -> Result<Vec<Clip>> {
-        let starts = if split == "train" { TRAIN_STARTS } else { 1 };
+        let train = split == "train";
         let shards = release_shards("full/digital_typhoon_slim", &format!("{split}_imsize_"));
         if !shards.is_empty() {
-            return release_clips(&shards, starts);
+            return release_clips(&shards, train);
         }
         let csv = Csv::read(&format!("{DATA_DIR}/{split}/sequences.csv"))?;
         let mut clips = vec![];
         for row in csv.rows() {
             let (id, file) = (row.get("id")?, row.get("file")?);
             let source = ClipSource::NpyArray((format!("{split}/{file}"), brightness()));
-            sequence_clips(id, &row.floats("pressures")?, starts, source, &mut clips)
+            sequence_clips(id, &row.floats("pressures")?, train, source, &mut clips)
                 .map_err(|e| row.error(e.0))?;
         }
         if clips.is_empty() {
