@@ -40,20 +40,36 @@ impl PackedB {
 
     /// B [k, n] whose row `kk` is `b[kk * ld ..][..n]`.
     pub(crate) fn from_rows(b: &[f32], k: usize, n: usize, ld: usize) -> Self {
-        let mut packed = Self::zeros(k, n);
-        for (p, panel) in packed.data.chunks_exact_mut(k * NR).enumerate() {
-            let width = NR.min(n - p * NR);
-            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                dst[..width].copy_from_slice(&b[kk * ld + p * NR..][..width]);
-            }
-        }
+        let mut packed = Self::zeros(0, 0);
+        packed.pack_rows(b, k, n, ld);
         packed
     }
 
     /// B [k, n] whose column `j` is `b[j * ld ..][..k]` (B transposed).
     pub(crate) fn from_columns(b: &[f32], k: usize, n: usize, ld: usize) -> Self {
-        let mut packed = Self::zeros(k, n);
-        for (p, panel) in packed.data.chunks_exact_mut(k * NR).enumerate() {
+        let mut packed = Self::zeros(0, 0);
+        packed.pack_columns(b, k, n, ld);
+        packed
+    }
+
+    /// Refill with B [k, n] given by rows (as [`PackedB::from_rows`]),
+    /// reusing the allocation: attention repacks its keys and values on
+    /// every call.
+    pub(crate) fn pack_rows(&mut self, b: &[f32], k: usize, n: usize, ld: usize) {
+        self.reshape(k, n);
+        for (p, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
+            let width = NR.min(n - p * NR);
+            for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+                dst[..width].copy_from_slice(&b[kk * ld + p * NR..][..width]);
+            }
+        }
+    }
+
+    /// Refill with B [k, n] given by columns (as [`PackedB::from_columns`]),
+    /// reusing the allocation.
+    pub(crate) fn pack_columns(&mut self, b: &[f32], k: usize, n: usize, ld: usize) {
+        self.reshape(k, n);
+        for (p, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
             for jj in 0..NR.min(n - p * NR) {
                 let column = &b[(p * NR + jj) * ld..][..k];
                 for (kk, &v) in column.iter().enumerate() {
@@ -61,10 +77,19 @@ impl PackedB {
                 }
             }
         }
-        packed
     }
 
-    fn zeros(k: usize, n: usize) -> Self {
+    /// Room for [k, n], padding columns zero: kept as they are when the
+    /// shape is unchanged (the padding is never written).
+    fn reshape(&mut self, k: usize, n: usize) {
+        if (self.k, self.n) != (k, n) {
+            self.data.clear();
+            self.data.resize(n.div_ceil(NR) * k * NR, 0.0);
+            (self.k, self.n) = (k, n);
+        }
+    }
+
+    pub(crate) fn zeros(k: usize, n: usize) -> Self {
         PackedB {
             k,
             n,
