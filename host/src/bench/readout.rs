@@ -133,7 +133,6 @@ pub fn readout(b: &ReadoutBench) -> Result<ReadoutBenchResult> {
         plugin.set_param_values(new);
         Ok(())
     };
-    let wasm = time(b, &mut wasm_step)?;
     let mut native_opt = AdamW::new(1e-4, None);
     let mut native_step = || -> Result<()> {
         let pred = twin.forward(&ops, &features)?;
@@ -143,7 +142,7 @@ pub fn readout(b: &ReadoutBench) -> Result<ReadoutBenchResult> {
         twin.values = native_opt.step(3e-4, &twin.values, &gs);
         Ok(())
     };
-    let native = time(b, &mut native_step)?;
+    let (wasm, native) = time_alternately(b, &mut wasm_step, &mut native_step)?;
     let (w, nt) = (median(&wasm), median(&native));
     Ok(ReadoutBenchResult {
         runtime: "scivid",
@@ -171,19 +170,30 @@ fn gradients(values: &[DynTensor], grads: &burn::tensor::Gradients) -> Result<Ve
         .collect()
 }
 
-/// Seconds of each timed step, after `warmup` untimed ones. A step ends
-/// when its parameters are updated (AdamW reads every gradient back).
-fn time(b: &ReadoutBench, step: &mut impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
-    for _ in 0..b.warmup {
-        step()?;
+/// Seconds of each timed step of `a` and of `b`, after `warmup` untimed
+/// ones each, their steps taken in turn so that a slow spell of a shared
+/// machine falls on both. A step ends when its parameters are updated
+/// (AdamW reads every gradient back).
+fn time_alternately(
+    bench: &ReadoutBench,
+    a: &mut impl FnMut() -> Result<()>,
+    b: &mut impl FnMut() -> Result<()>,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    for _ in 0..bench.warmup {
+        a()?;
+        b()?;
     }
-    (0..b.steps.max(1))
-        .map(|_| {
-            let start = std::time::Instant::now();
-            step()?;
-            Ok(start.elapsed().as_secs_f64())
-        })
-        .collect()
+    let timed = |step: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        let start = std::time::Instant::now();
+        step()?;
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let (mut ta, mut tb) = (vec![], vec![]);
+    for _ in 0..bench.steps.max(1) {
+        ta.push(timed(a)?);
+        tb.push(timed(b)?);
+    }
+    Ok((ta, tb))
 }
 
 fn median(v: &[f64]) -> f64 {
