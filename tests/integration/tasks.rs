@@ -381,13 +381,7 @@ fn flyvsfly_reads_scivids_released_array_record_shards() {
         };
         assert_eq!(frames.len(), 8, "the records hold 8 frames");
     }
-    let checks =
-        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("flyvsfly".into()), &data, 2)
-            .unwrap();
-    assert_eq!(
-        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
-        vec![28, 14, 14]
-    );
+    assert_eq!(clip_counts(&rt, "flyvsfly", &data), [28, 14, 14]);
 
     let dir = tempfile::tempdir().unwrap();
     let mut spec = crate::common::quick_spec(dir.path(), &["linear"], 60);
@@ -431,6 +425,12 @@ fn flyvsfly_reads_scivids_released_array_record_shards() {
     std::fs::copy(data.join("full/fly_vs_fly").join(val), bad.join(val)).unwrap();
     let e = check_dataset_error(&rt, &bad);
     assert!(e.contains(name) && e.contains("truncated"), "{e}");
+}
+
+/// Clips per split as `scivid data check` counts them (it also decodes a few).
+fn clip_counts(rt: &Runtime, task: &str, data: &Path) -> Vec<usize> {
+    let checks = scivid::pipeline::check_dataset(rt, &PluginRef::Builtin(task.into()), data, 2);
+    checks.unwrap().iter().map(|c| c.clips).collect()
 }
 
 fn check_dataset_error(rt: &Runtime, data: &Path) -> String {
@@ -608,12 +608,7 @@ fn stir_reads_scivids_released_stir_and_movi_shards() {
         );
     }
 
-    let checks =
-        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("stir".into()), &data, 2).unwrap();
-    assert_eq!(
-        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
-        vec![36, 3, 3]
-    );
+    assert_eq!(clip_counts(&rt, "stir", &data), [36, 3, 3]);
 
     let dir = tempfile::tempdir().unwrap();
     let mut spec = crate::common::quick_spec(dir.path(), &[], 20);
@@ -742,13 +737,7 @@ fn weatherbench2_takes_scivids_windows_from_its_store() {
         let want = (next[cell] - last[cell]) / 404.19;
         assert!((r - want).abs() < 1e-4, "cell {cell}: {r} vs {want}");
     }
-    let checks =
-        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("weatherbench2".into()), &data, 2)
-            .unwrap();
-    assert_eq!(
-        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
-        vec![62, 730, 732]
-    );
+    assert_eq!(clip_counts(&rt, "weatherbench2", &data), [62, 730, 732]);
 
     // A time axis without its CF units: named, not guessed.
     let dir = tempfile::tempdir().unwrap();
@@ -801,13 +790,7 @@ fn calms21_reads_scivids_released_array_record_shards() {
         assert_eq!(values(&c.target)[i % 4], 1.0, "{}", c.id);
         assert!(c.id.contains("downsample16"), "{}", c.id);
     }
-    let checks =
-        scivid::pipeline::check_dataset(&rt, &PluginRef::Builtin("calms21".into()), &data, 2)
-            .unwrap();
-    assert_eq!(
-        checks.iter().map(|c| c.clips).collect::<Vec<_>>(),
-        vec![16, 8, 8]
-    );
+    assert_eq!(clip_counts(&rt, "calms21", &data), [16, 8, 8]);
 }
 
 /// Digital Typhoon windows as SciVid's `process_idx` takes them: a

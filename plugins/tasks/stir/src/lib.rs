@@ -301,15 +301,6 @@ fn for_each_record(
     Ok(())
 }
 
-fn sequence_source(shard: &str, index: u64) -> MediaSource {
-    MediaSource::SequenceExample(SequenceFrames {
-        shard: shard.into(),
-        index,
-        key: "image/encoded".into(),
-        encoding: FrameEncoding::Images,
-    })
-}
-
 /// One clip per STIR video: 16 frames spread over the whole video (the
 /// host counts them), the start key points as queries, the end key points
 /// as the last frame's targets.
@@ -338,16 +329,45 @@ fn stir_clips(shards: &[String]) -> Result<Vec<SampledClip>> {
             Some([v]) => format!("video {v}"),
             _ => id.clone(),
         };
-        clips.push(SampledClip {
-            id,
-            source: sequence_source(shard, index),
-            sampling: FrameSampling::Linspace(FRAMES),
-            target: ClipTarget::Values(target),
-            group: video,
-            extras: vec![queries_extra(queries)],
-        });
+        let sampling = FrameSampling::Linspace(FRAMES);
+        clips.push(record_clip(
+            shard, index, id, sampling, target, video, queries,
+        ));
         Ok(())
     })?;
+    non_empty(clips, shards)
+}
+
+/// A clip of record `index` of `shard` (frames under `image/encoded`).
+fn record_clip(
+    shard: &str,
+    index: u64,
+    id: String,
+    sampling: FrameSampling,
+    target: Vec<f32>,
+    group: String,
+    queries: Vec<f32>,
+) -> SampledClip {
+    SampledClip {
+        id,
+        source: MediaSource::SequenceExample(SequenceFrames {
+            shard: shard.into(),
+            index,
+            key: "image/encoded".into(),
+            encoding: FrameEncoding::Images,
+        }),
+        sampling,
+        target: ClipTarget::Values(target),
+        group,
+        extras: vec![Extra {
+            name: "queries".into(),
+            shape: vec![MAX_POINTS as u32, 2],
+            data: queries,
+        }],
+    }
+}
+
+fn non_empty(clips: Vec<SampledClip>, shards: &[String]) -> Result<Vec<SampledClip>> {
     if clips.is_empty() {
         bail!("{}: the shards hold no videos", shards.join(", "));
     }
@@ -373,14 +393,6 @@ fn key_points(ex: &SequenceExample, prefix: &str) -> Result<Vec<[f32; 2]>> {
         bail!("{prefix}: coordinate {v} is not normalised to [0, 1]");
     }
     Ok(x.iter().zip(y).map(|(&x, &y)| [x, y]).collect())
-}
-
-fn queries_extra(data: Vec<f32>) -> Extra {
-    Extra {
-        name: "queries".into(),
-        shape: vec![MAX_POINTS as u32, 2],
-        data,
-    }
 }
 
 /// MOVi training clips: every 16-frame window of every video, its tracks
@@ -430,21 +442,20 @@ fn movi_clips(shards: &[String]) -> Result<Vec<SampledClip>> {
                 queries[2 * slot..2 * slot + 2]
                     .copy_from_slice(&xy[start].values[2 * track..2 * track + 2]);
             }
-            clips.push(SampledClip {
+            let sampling = FrameSampling::Indices((start as u32..start as u32 + FRAMES).collect());
+            clips.push(record_clip(
+                shard,
+                index,
                 id,
-                source: sequence_source(shard, index),
-                sampling: FrameSampling::Indices((start as u32..start as u32 + FRAMES).collect()),
-                target: ClipTarget::Values(target),
-                group: video.clone(),
-                extras: vec![queries_extra(queries)],
-            });
+                sampling,
+                target,
+                video.clone(),
+                queries,
+            ));
         }
         Ok(())
     })?;
-    if clips.is_empty() {
-        bail!("{}: the shards hold no videos", shards.join(", "));
-    }
-    Ok(clips)
+    non_empty(clips, shards)
 }
 
 /// The per-frame serialized tensors of feature list `name`.
