@@ -35,6 +35,16 @@ fn assert_close(name: &str, got: &[Tensor<3>]) {
     assert_close_to(name, "hidden_", got)
 }
 
+/// The largest absolute value of `v`.
+fn largest(v: &[f32]) -> f32 {
+    v.iter().fold(0f32, |m, x| m.max(x.abs()))
+}
+
+/// The largest absolute difference between `a` and `b`, element by element.
+fn largest_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
 /// [`assert_close`] against the fixture's `PREFIX{i}.npy` files.
 fn assert_close_to(name: &str, prefix: &str, got: &[Tensor<3>]) {
     for (i, g) in got.iter().enumerate() {
@@ -42,11 +52,7 @@ fn assert_close_to(name: &str, prefix: &str, got: &[Tensor<3>]) {
         assert_eq!(g.dims(), want.dims(), "{name} hidden state {i}");
         let w = want.into_data().try_to_vec::<f32>().unwrap();
         let g = g.clone().into_data().try_to_vec::<f32>().unwrap();
-        let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let err = g
-            .iter()
-            .zip(&w)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let (scale, err) = (largest(&w), largest_difference(&g, &w));
         assert!(
             err <= 1e-4 * scale,
             "{name} hidden state {i}: max error {err} vs scale {scale}"
@@ -211,7 +217,7 @@ fn fourds_matches_the_official_encoder_and_scivid_readout_input() {
         got.into_data().try_to_vec::<f32>().unwrap(),
         want.into_data().try_to_vec::<f32>().unwrap(),
     );
-    let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = largest(&w);
     for (a, b) in g.iter().zip(&w) {
         assert!((a - b).abs() <= 1e-4 * scale, "features: {a} vs {b}");
     }
@@ -501,11 +507,7 @@ fn fused_attention_matches_the_full_softmax_at_clip_length() {
         fused.into_data().try_to_vec::<f32>().unwrap(),
         full.into_data().try_to_vec::<f32>().unwrap(),
     );
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0f32, f32::max);
+    let worst = largest_difference(&a, &b);
     assert!(worst < 1e-5, "largest difference {worst}");
 }
 
@@ -608,12 +610,7 @@ fn cpu_kernel_blocks_match_burns_ops_at_clip_length() {
             out.iter().zip(&input).map(|(o, i)| o - i).collect()
         };
         let (a, b) = (update(&fast), update(&slow));
-        let size = b.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let (size, worst) = (largest(&b), largest_difference(&a, &b));
         assert!(
             worst <= 1e-5 * size,
             "q/v bias {qv}, layer scale {scale}, tanh {tanh}: largest difference {worst} in updates up to {size}"
@@ -663,12 +660,7 @@ fn backbones_on_wgpu_match_the_cpu() {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap();
-        let size = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
+        let (size, worst) = (largest(&a), largest_difference(&a, &b));
         eprintln!(
             "{name}: cpu vs wgpu ({:?}): largest difference {worst} in values up to {size}",
             gpu.device()
