@@ -178,22 +178,34 @@ pub fn gemm(m: usize, a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: us
     let chunks = threads * tiles.div_ceil(threads * 9).max(1);
     let block = tiles.div_ceil(chunks) * MR;
     let c = &mut c[..(m - 1) * ldc + n];
-    c.par_chunks_mut(block * ldc).enumerate().for_each_init(
-        || vec![0f32; block * KC],
-        |packed_a, (i, c)| {
-            let rows = c.len().div_ceil(ldc);
-            let a = &a[i * block * lda..];
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `require` checked AVX-512F; A has `rows` rows of `k` at
-            // stride `lda`, C `rows` rows of `n` at stride `ldc` (checked
-            // above), `packed_a` room for `block` rows of KC.
-            unsafe {
-                x86::block(rows, a.as_ptr(), lda, b, c.as_mut_ptr(), ldc, &ep, packed_a)
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = (rows, a, packed_a);
-        },
-    );
+    c.par_chunks_mut(block * ldc)
+        .enumerate()
+        .for_each(|(i, c)| {
+            PACKED_A.with_borrow_mut(|packed_a| {
+                // Every value a block reads is packed first.
+                if packed_a.len() < block * KC {
+                    packed_a.resize(block * KC, 0.0);
+                }
+                let rows = c.len().div_ceil(ldc);
+                let a = &a[i * block * lda..];
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `require` checked AVX-512F; A has `rows` rows of `k` at
+                // stride `lda`, C `rows` rows of `n` at stride `ldc` (checked
+                // above), `packed_a` room for `block` rows of KC.
+                unsafe {
+                    x86::block(rows, a.as_ptr(), lda, b, c.as_mut_ptr(), ldc, &ep, packed_a)
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                let _ = (rows, a, packed_a);
+            })
+        });
+}
+
+thread_local! {
+    /// A worker's packed rows of A, kept from call to call: a fresh buffer
+    /// per block (774 KiB at ViT-B's sizes) cost zeroing and page faults
+    /// on every GEMM.
+    static PACKED_A: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Depth of a pass over A and B. Measured on a Zen 4 (1 MiB L2): 256
