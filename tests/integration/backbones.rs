@@ -110,9 +110,23 @@ fn videomae_matches_transformers_at_every_layer() {
     }
     let w = load_weights(&fixture("videomae").join("weights.bin")).unwrap();
     let m = VideoMae::load("videomae-test", cfg, w, cfg.depth).unwrap();
-    // Features: T/2 tubelet steps resampled back to T frames.
+    // Features: T/2 tubelet steps resampled back to T frames, from the
+    // last hidden state (the forward pass keeps one buffer through the
+    // blocks on the CPU kernels: the same arithmetic, so the same bits).
+    let last = m.hidden_states(video.clone()).unwrap().pop().unwrap();
     let f = m.forward(video).unwrap();
     assert_eq!(f.dims(), [2, 4, 4, cfg.dim]);
+    assert_features_of_last_state("videomae", f, last, cfg.tubelet);
+}
+
+/// A forward pass's features equal its last hidden state's, bit for bit.
+fn assert_features_of_last_state(name: &str, f: Tensor<4>, last: Tensor<3>, tubelet: usize) {
+    let want = vit::tubelet_features(last, f.dims()[1], tubelet, vit::resample_time);
+    assert_eq!(
+        f.into_data().try_to_vec::<f32>().unwrap(),
+        want.into_data().try_to_vec::<f32>().unwrap(),
+        "{name}: forward against the last hidden state"
+    );
 }
 
 fn vjepa_config(c: &serde_json::Value) -> VJepaConfig {
@@ -149,7 +163,10 @@ fn vjepa_matches_the_official_encoder_at_every_layer() {
         "resized_hidden_",
         &m.hidden_states(resized).unwrap(),
     );
-    assert_eq!(m.forward(video).unwrap().dims(), [2, 4, 4, cfg.dim]);
+    let last = m.hidden_states(video.clone()).unwrap().pop().unwrap();
+    let f = m.forward(video).unwrap();
+    assert_eq!(f.dims(), [2, 4, 4, cfg.dim]);
+    assert_features_of_last_state("vjepa", f, last, cfg.tubelet);
 
     // Without a stored table the official formula gives the same one.
     let table = scivid::backbone::vjepa::sincos_3d(cfg.dim, 2, 2, &Device::flex());

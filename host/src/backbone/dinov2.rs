@@ -192,6 +192,11 @@ impl Dinov2 {
     /// Hidden states of frames [F, H, W, 3] (pixels in [0, 1]) up to the
     /// chosen layer, each [F, 1 + registers + h*w, D].
     pub fn hidden_states(&self, frames: Tensor<4>) -> Result<Vec<Tensor<3>>> {
+        self.states(frames, true)
+    }
+
+    /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
+    fn states(&self, frames: Tensor<4>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [f, hh, ww, c] = frames.dims();
         let video = vit::normalise(
             frames.reshape([f, 1, hh, ww, c]),
@@ -204,7 +209,7 @@ impl Dinov2 {
         let d = self.cfg.dim;
         let x = Tensor::cat(vec![self.cls.clone().expand([f, 1, d]), x], 1);
         let x = x + self.positions(h, w).unsqueeze();
-        let mut x = match &self.registers {
+        let x = match &self.registers {
             Some(r) => {
                 let n = x.dims()[1];
                 let cls = x.clone().narrow(1, 0, 1);
@@ -216,12 +221,7 @@ impl Dinov2 {
             }
             None => x,
         };
-        let mut out = vec![x.clone()];
-        for b in &self.blocks {
-            x = b.forward(x);
-            out.push(x.clone());
-        }
-        Ok(out)
+        Ok(vit::run_blocks(&self.blocks, x, all))
     }
 }
 
@@ -257,7 +257,7 @@ impl Backbone for Dinov2 {
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let [b, t, h, w, c] = video.dims();
         let x = self
-            .hidden_states(video.reshape([b * t, h, w, c]))?
+            .states(video.reshape([b * t, h, w, c]), false)?
             .pop()
             .expect("embedded tokens at least");
         let [_, n, d] = x.dims();

@@ -150,6 +150,11 @@ impl FourDs {
 
     /// Every hidden state up to the chosen layer: [embedded tokens, block 1, ...].
     pub fn hidden_states(&self, video: Tensor<5>) -> Result<Vec<Tensor<3>>> {
+        self.states(video, true)
+    }
+
+    /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
+    fn states(&self, video: Tensor<5>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [_, t, h, w, _] = video.dims();
         let (p, tub) = (self.cfg.patch, self.cfg.tubelet);
         let want = self.grid();
@@ -171,13 +176,8 @@ impl FourDs {
         let tokens = vit::patchify(video, tub, p)?;
         let x = self.embed.forward(tokens);
         let [_, n, d] = x.dims();
-        let mut x = x + self.table.clone().reshape([1, n, d]);
-        let mut out = vec![x.clone()];
-        for block in &self.blocks {
-            x = block.forward(x);
-            out.push(x.clone());
-        }
-        Ok(out)
+        let x = x + self.table.clone().reshape([1, n, d]);
+        Ok(vit::run_blocks(&self.blocks, x, all))
     }
 }
 
@@ -237,7 +237,7 @@ impl Backbone for FourDs {
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let t = video.dims()[1];
         let x = self
-            .hidden_states(video)?
+            .states(video, false)?
             .pop()
             .expect("embedded tokens at least");
         Ok(vit::tubelet_features(

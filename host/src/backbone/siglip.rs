@@ -119,17 +119,17 @@ impl Siglip {
     /// Hidden states of frames [F, H, W, 3] (pixels in [0, 1]) up to the
     /// chosen layer, each [F, h*w, D].
     pub fn hidden_states(&self, frames: Tensor<4>) -> Result<Vec<Tensor<3>>> {
+        self.states(frames, true)
+    }
+
+    /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
+    fn states(&self, frames: Tensor<4>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [f, hh, ww, c] = frames.dims();
         let video = vit::normalise(frames.reshape([f, 1, hh, ww, c]), SIGLIP_MEAN, SIGLIP_STD);
         let tokens = vit::patchify(video, 1, self.cfg.patch)?;
         let (h, w) = (hh / self.cfg.patch, ww / self.cfg.patch);
-        let mut x = self.embed.forward(tokens) + self.positions(h, w).unsqueeze();
-        let mut out = vec![x.clone()];
-        for b in &self.blocks {
-            x = b.forward(x);
-            out.push(x.clone());
-        }
-        Ok(out)
+        let x = self.embed.forward(tokens) + self.positions(h, w).unsqueeze();
+        Ok(vit::run_blocks(&self.blocks, x, all))
     }
 }
 
@@ -160,7 +160,7 @@ impl Backbone for Siglip {
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let [b, t, h, w, c] = video.dims();
         let x = self
-            .hidden_states(video.reshape([b * t, h, w, c]))?
+            .states(video.reshape([b * t, h, w, c]), false)?
             .pop()
             .expect("embedded tokens at least");
         let [_, n, d] = x.dims();

@@ -129,6 +129,11 @@ impl VideoMae {
 
     /// Every hidden state up to the chosen layer: [embedded tokens, block 1, ...].
     pub fn hidden_states(&self, video: Tensor<5>) -> Result<Vec<Tensor<3>>> {
+        self.states(video, true)
+    }
+
+    /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
+    fn states(&self, video: Tensor<5>, all: bool) -> Result<Vec<Tensor<3>>> {
         let video = vit::normalise(video, IMAGENET_MEAN, IMAGENET_STD);
         let tokens = vit::patchify(video, self.cfg.tubelet, self.cfg.patch)?;
         let x = self.embed.forward(tokens);
@@ -144,13 +149,8 @@ impl VideoMae {
                 }
             }
         };
-        let mut x = x + table.unsqueeze();
-        let mut out = vec![x.clone()];
-        for b in &self.blocks {
-            x = b.forward(x);
-            out.push(x.clone());
-        }
-        Ok(out)
+        let x = x + table.unsqueeze();
+        Ok(vit::run_blocks(&self.blocks, x, all))
     }
 }
 
@@ -198,7 +198,7 @@ impl Backbone for VideoMae {
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let t = video.dims()[1];
         let x = self
-            .hidden_states(video)?
+            .states(video, false)?
             .pop()
             .expect("embedded tokens at least");
         Ok(vit::tubelet_features(

@@ -165,6 +165,11 @@ impl VJepa {
     /// 1, ...], each block's through the final LayerNorm (as the official
     /// encoder returns `out_layers`).
     pub fn hidden_states(&self, video: Tensor<5>) -> Result<Vec<Tensor<3>>> {
+        self.states(video, true)
+    }
+
+    /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
+    fn states(&self, video: Tensor<5>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [_, t, h, w, _] = video.dims();
         let (p, tub) = (self.cfg.patch, self.cfg.tubelet);
         let video = vit::normalise(video, IMAGENET_MEAN, IMAGENET_STD);
@@ -172,11 +177,13 @@ impl VJepa {
         let x = self.embed.forward(tokens);
         let [_, n, d] = x.dims();
         let table = trilinear(self.table.clone(), [t / tub, h / p, w / p]).reshape([1, n, d]);
-        let mut x = x + table;
-        let mut out = vec![x.clone()];
-        for b in &self.blocks {
-            x = b.forward(x);
-            out.push(self.norm.forward(x.clone()));
+        let x = x + table;
+        let mut out = vit::run_blocks(&self.blocks, x, all);
+        // Block outputs go through the final norm; the embedded tokens (the
+        // first of all states, or the only one when there are no blocks) do not.
+        let embedded = usize::from(all || self.blocks.is_empty());
+        for h in &mut out[embedded..] {
+            *h = self.norm.forward(h.clone());
         }
         Ok(out)
     }
@@ -288,7 +295,7 @@ impl Backbone for VJepa {
     fn forward(&self, video: Tensor<5>) -> Result<Tensor<4>> {
         let t = video.dims()[1];
         let x = self
-            .hidden_states(video)?
+            .states(video, false)?
             .pop()
             .expect("embedded tokens at least");
         Ok(vit::tubelet_features(
