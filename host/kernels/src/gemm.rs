@@ -376,6 +376,11 @@ pub(crate) mod x86 {
         }
     }
 
+    /// How many depth steps ahead the micro-kernel prefetches B. On an
+    /// Intel Xeon (Emerald Rapids) 4, 8, 16, 24 and 32 all ran the ViT-B
+    /// GEMMs 13-20% faster than none; 16 (2 KiB ahead) was as good as any.
+    const PREFETCH: usize = 16;
+
     #[inline]
     #[target_feature(enable = "avx512f")]
     unsafe fn kernel<const R: usize, const PACKED: bool>(t: &Tile, s: &Store) {
@@ -383,6 +388,13 @@ pub(crate) mod x86 {
         let (l0, l1) = (t.load as u16, (t.load >> 16) as u16);
         let (mut a, mut b) = (t.a, t.b);
         for _ in 0..t.k {
+            // B's two lines [`PREFETCH`] steps ahead: without it the loads
+            // at the top of the loop stalled on L2 (a quarter of the
+            // kernel's samples on an Intel Xeon); the hint never faults,
+            // so running past B's end is harmless.
+            let ahead = b.wrapping_add(PREFETCH * t.ldb);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(16).cast());
             // SAFETY (whole loop): within the tile's A and B (caller).
             let (b0, b1) = unsafe {
                 (
