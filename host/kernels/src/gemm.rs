@@ -15,6 +15,9 @@ pub(crate) const MR: usize = 14;
 /// Columns of C per micro-kernel call (two vectors of 16).
 pub(crate) const NR: usize = 32;
 
+// A tile's rows are packed with 16-lane transposes.
+const _: () = assert!(MR <= 16);
+
 /// B [k, n] stored as panels of [`NR`] columns, each panel k-major (the 32
 /// values a micro-kernel step needs are contiguous), the last panel padded
 /// with zeros.
@@ -242,19 +245,7 @@ pub(crate) mod x86 {
         for k0 in (0..b.k).step_by(KC) {
             let kb = KC.min(b.k - k0);
             let (first, last) = (k0 == 0, k0 + kb == b.k);
-            for t in 0..tiles {
-                let dst = &mut packed_a[t * kb * MR..(t + 1) * kb * MR];
-                for r in 0..MR {
-                    let row = t * MR + r;
-                    for kk in 0..kb {
-                        dst[kk * MR + r] = if row < rows {
-                            unsafe { *a.add(row * lda + k0 + kk) }
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-            }
+            unsafe { pack_a(rows, a, lda, k0, kb, packed_a) };
             for p in 0..b.n.div_ceil(NR) {
                 let cols = NR.min(b.n - p * NR);
                 let at = |v: &[f32]| unsafe { v.as_ptr().add(p * NR) };
@@ -303,6 +294,83 @@ pub(crate) mod x86 {
                 }
             }
         }
+    }
+
+    /// A's `rows` rows (stride `lda`), depths `k0 .. k0 + kb`, into tiles
+    /// of MR rows: value (r, kk) of tile t at `dst[(t kb + kk) MR + r]`,
+    /// rows past `rows` zero. Sixteen depths of the tile's rows at a time,
+    /// transposed in registers, so that every store is contiguous (written
+    /// as a plain loop, the compiler scattered each value on its own).
+    ///
+    /// # Safety
+    /// AVX-512F; A holds `rows` rows of `k0 + kb` at stride `lda`; `dst`
+    /// has room for `rows` (rounded up to MR) x `kb` values.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pack_a(
+        rows: usize,
+        a: *const f32,
+        lda: usize,
+        k0: usize,
+        kb: usize,
+        dst: &mut [f32],
+    ) {
+        for t in 0..rows.div_ceil(MR) {
+            let tile = &mut dst[t * kb * MR..(t + 1) * kb * MR];
+            for kk in (0..kb).step_by(16) {
+                let depths = 16.min(kb - kk);
+                let mut v = [_mm512_setzero_ps(); 16];
+                for (r, v) in v.iter_mut().enumerate().take(MR.min(rows - t * MR)) {
+                    // SAFETY: row t MR + r < rows, depths within k0 + kb.
+                    *v = unsafe {
+                        _mm512_maskz_loadu_ps(lanes(depths), a.add((t * MR + r) * lda + k0 + kk))
+                    };
+                }
+                for (j, v) in transpose(v).iter().enumerate().take(depths) {
+                    // SAFETY: MR values from (kk + j) MR, within the tile.
+                    unsafe {
+                        _mm512_mask_storeu_ps(tile.as_mut_ptr().add((kk + j) * MR), lanes(MR), *v)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Rows become columns: pairs of rows interleaved, then pairs of pairs,
+    /// then 128-bit lanes gathered twice (64 shuffles for 256 values).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose(rows: [__m512; 16]) -> [__m512; 16] {
+        let mut pairs = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+            pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+        }
+        // quads[4 g + c]: rows 4g .. 4g + 4 of columns c, c + 4, c + 8 and
+        // c + 12, one 128-bit lane each.
+        let mut quads = [_mm512_setzero_ps(); 16];
+        for g in 0..4 {
+            let [lo0, hi0, lo1, hi1] = [0, 1, 2, 3].map(|i| _mm512_castps_pd(pairs[4 * g + i]));
+            quads[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo0, lo1));
+            quads[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo0, lo1));
+            quads[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi0, hi1));
+            quads[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi0, hi1));
+        }
+        let mut columns = [_mm512_setzero_ps(); 16];
+        for c in 0..4 {
+            // Lanes 0 and 2 (columns c, c + 8) or 1 and 3 (c + 4, c + 12)
+            // of two groups of rows, then of the two halves.
+            let (even, odd) = (quads[c], quads[4 + c]);
+            let low_even = _mm512_shuffle_f32x4::<0x88>(even, odd);
+            let low_odd = _mm512_shuffle_f32x4::<0xDD>(even, odd);
+            let (even, odd) = (quads[8 + c], quads[12 + c]);
+            let high_even = _mm512_shuffle_f32x4::<0x88>(even, odd);
+            let high_odd = _mm512_shuffle_f32x4::<0xDD>(even, odd);
+            columns[c] = _mm512_shuffle_f32x4::<0x88>(low_even, high_even);
+            columns[c + 8] = _mm512_shuffle_f32x4::<0xDD>(low_even, high_even);
+            columns[c + 4] = _mm512_shuffle_f32x4::<0x88>(low_odd, high_odd);
+            columns[c + 12] = _mm512_shuffle_f32x4::<0xDD>(low_odd, high_odd);
+        }
+        columns
     }
 
     /// One micro-kernel's inputs: `rows` x k of A, k x 32 of B. A is
