@@ -306,7 +306,7 @@ pub(crate) mod x86 {
     /// AVX-512F; A holds `rows` rows of `k0 + kb` at stride `lda`; `dst`
     /// has room for `rows` (rounded up to MR) x `kb` values.
     #[target_feature(enable = "avx512f")]
-    unsafe fn pack_a(
+    pub(crate) unsafe fn pack_a(
         rows: usize,
         a: *const f32,
         lda: usize,
