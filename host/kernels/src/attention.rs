@@ -67,7 +67,8 @@ pub fn attention(qkv: &[f32], tokens: usize, d: usize, heads: usize, out: &mut [
                     keys,
                     values,
                     scores: scores.as_mut_ptr(),
-                    queries: scores[MR * padded..].as_mut_ptr(),
+                    // SAFETY: within `scores`, resized above.
+                    queries: unsafe { scores.as_mut_ptr().add(MR * padded) },
                     padded,
                     scale,
                 };
