@@ -47,42 +47,47 @@ pub fn attention(qkv: &[f32], tokens: usize, d: usize, heads: usize, out: &mut [
     let scale = 1.0 / (dh as f32).sqrt();
     // Head by head, its query blocks spread over the threads: one head's
     // keys and values (800 KiB at 1568 tokens x 64) stay in each core's L2
-    // while every block of queries passes.
+    // while every block of queries passes. One block per task: by default
+    // rayon leaves a quarter of the blocks in one task that the other
+    // thread, once done, cannot take a share of.
     for (h, (keys, values)) in packed.iter().enumerate() {
-        out.par_chunks_mut(MR * d).enumerate().for_each(|(i, out)| {
-            SCORES.with_borrow_mut(|scores| {
-                // Only the first `tokens` of each row are read back; the
-                // block's queries, packed, follow the scores.
-                if scores.len() < MR * (padded + dh) {
-                    scores.resize(MR * (padded + dh), 0.0);
-                }
-                let block = Block {
-                    qkv: qkv.as_ptr(),
-                    first: i * MR,
-                    rows: out.len() / d,
-                    tokens,
-                    d,
-                    head: h,
-                    dh,
-                    keys,
-                    values,
-                    scores: scores.as_mut_ptr(),
-                    // SAFETY: within `scores`, resized above.
-                    queries: unsafe { scores.as_mut_ptr().add(MR * padded) },
-                    padded,
-                    scale,
-                };
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `require` checked AVX-512F; `qkv` holds `tokens`
-                // rows of 3 d, `scores` MR rows of `padded` then MR x dh,
-                // `out` this block's rows of `d` (all checked above).
-                unsafe {
-                    x86::head(&block, out.as_mut_ptr().add(h * dh))
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                let _ = block;
-            })
-        });
+        out.par_chunks_mut(MR * d)
+            .enumerate()
+            .with_max_len(1)
+            .for_each(|(i, out)| {
+                SCORES.with_borrow_mut(|scores| {
+                    // Only the first `tokens` of each row are read back; the
+                    // block's queries, packed, follow the scores.
+                    if scores.len() < MR * (padded + dh) {
+                        scores.resize(MR * (padded + dh), 0.0);
+                    }
+                    let block = Block {
+                        qkv: qkv.as_ptr(),
+                        first: i * MR,
+                        rows: out.len() / d,
+                        tokens,
+                        d,
+                        head: h,
+                        dh,
+                        keys,
+                        values,
+                        scores: scores.as_mut_ptr(),
+                        // SAFETY: within `scores`, resized above.
+                        queries: unsafe { scores.as_mut_ptr().add(MR * padded) },
+                        padded,
+                        scale,
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `require` checked AVX-512F; `qkv` holds `tokens`
+                    // rows of 3 d, `scores` MR rows of `padded` then MR x dh,
+                    // `out` this block's rows of `d` (all checked above).
+                    unsafe {
+                        x86::head(&block, out.as_mut_ptr().add(h * dh))
+                    };
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let _ = block;
+                })
+            });
     }
     PACKED.set(packed);
 }
