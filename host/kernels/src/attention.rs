@@ -3,7 +3,8 @@
 //! For each head and block the scores against every key (14 x N) are
 //! formed in a per-thread scratch row block, soft-maxed exactly (max,
 //! exponentials, sum: no online rescaling needed, as the whole row is
-//! there) and multiplied into the values. Keys are packed per head once
+//! there) and multiplied into the values, each output row divided by its
+//! sum at the end. Keys are packed per head once
 //! (transposed into 32-key panels) and so are the values, so both products
 //! run on the GEMM micro-kernel.
 
@@ -157,8 +158,12 @@ mod x86 {
                 )
             };
         }
-        for r in 0..b.rows {
-            unsafe { softmax(b.scores.add(r * b.padded), b.tokens, b.scale) };
+        // Each row's exponentials stay unnormalised; the weighted sum's 14 x
+        // dh outputs are divided by their row's sum instead (a pass over
+        // the 14 x N probabilities saved).
+        let mut inverse_sums = [0f32; MR];
+        for (r, inverse) in inverse_sums.iter_mut().enumerate().take(b.rows) {
+            *inverse = 1.0 / unsafe { exponentials(b.scores.add(r * b.padded), b.tokens, b.scale) };
         }
         for half in 0..b.dh.div_ceil(NR) {
             let cols = NR.min(b.dh - half * NR);
@@ -174,11 +179,26 @@ mod x86 {
                 tile_rows::<false>(b.rows, &tile, &Store::plain(out.add(half * NR), b.d, cols))
             };
         }
+        for (r, &inverse) in inverse_sums.iter().enumerate().take(b.rows) {
+            let inverse = _mm512_set1_ps(inverse);
+            for c in (0..b.dh).step_by(16) {
+                let k = lanes(b.dh - c);
+                unsafe {
+                    let o = out.add(r * b.d + c);
+                    _mm512_mask_storeu_ps(
+                        o,
+                        k,
+                        _mm512_mul_ps(_mm512_maskz_loadu_ps(k, o), inverse),
+                    );
+                }
+            }
+        }
     }
 
-    /// In place: `row[j] = e^(scale (row[j] - max)) / sum`, over `n` values.
+    /// In place: `row[j] = e^(scale (row[j] - max))` over `n` values;
+    /// returns their sum.
     #[target_feature(enable = "avx512f")]
-    unsafe fn softmax(row: *mut f32, n: usize, scale: f32) {
+    unsafe fn exponentials(row: *mut f32, n: usize, scale: f32) -> f32 {
         unsafe {
             let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
             let mut i = 0;
@@ -203,17 +223,7 @@ mod x86 {
                 _mm512_mask_storeu_ps(row.add(i), k, e);
                 i += 16;
             }
-            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
-            let mut i = 0;
-            while i < n {
-                let k = lanes(n - i);
-                _mm512_mask_storeu_ps(
-                    row.add(i),
-                    k,
-                    _mm512_mul_ps(_mm512_maskz_loadu_ps(k, row.add(i)), inv),
-                );
-                i += 16;
-            }
+            _mm512_reduce_add_ps(sum)
         }
     }
 }
