@@ -176,8 +176,9 @@ pub fn gemm(m: usize, a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: us
     );
     // Blocks of whole tiles taken in turn by whichever thread is free,
     // large first and small at the end, so that the threads finish
-    // together (with equal blocks, one thread sat idle for up to a block at
-    // the end of every GEMM: 4-5% of the forward pass on two cores).
+    // together (with equal blocks, one thread could sit idle for most of a
+    // block at the end of every GEMM; on two cores the idle share of a
+    // ViT-B forward pass went from 3.7-5.2% to 2.5-2.8%).
     let threads = rayon::current_num_threads().max(1);
     let mut queue = Vec::new();
     let (mut first, mut rest) = (0, &mut c[..(m - 1) * ldc + n]);
@@ -215,12 +216,12 @@ pub fn gemm(m: usize, a: &[f32], lda: usize, b: &PackedB, c: &mut [f32], ldc: us
 const BLOCK_TILES: usize = 8;
 
 /// Row counts of the blocks `m` rows are split into: whole tiles, each
-/// block a quarter of what is left per thread (so the last ones are a
+/// block half of a thread's share of what is left (so the last ones are a
 /// tile each), at most [`BLOCK_TILES`].
 fn row_blocks(m: usize, threads: usize) -> impl Iterator<Item = usize> {
     let mut first = 0;
     std::iter::from_fn(move || {
-        let left = m.saturating_sub(first).div_ceil(MR);
+        let left = (m - first).div_ceil(MR);
         let tiles = left.div_ceil(2 * threads).clamp(1, BLOCK_TILES);
         let rows = (tiles * MR).min(m - first);
         first += rows;
@@ -647,7 +648,7 @@ mod tests {
                 );
                 let (last, whole) = blocks.split_last().unwrap();
                 assert!(whole.iter().all(|r| r % MR == 0), "{blocks:?}");
-                assert!(*last <= MR * BLOCK_TILES && blocks.windows(2).all(|w| w[0] >= w[1]));
+                assert!(blocks.windows(2).all(|w| w[0] >= w[1]), "{blocks:?}");
                 assert!(blocks[0] <= MR * BLOCK_TILES && *last <= MR, "{blocks:?}");
             }
         }
