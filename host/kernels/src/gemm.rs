@@ -73,6 +73,20 @@ impl PackedB {
     /// reusing the allocation.
     pub(crate) fn pack_columns(&mut self, b: &[f32], k: usize, n: usize, ld: usize) {
         self.reshape(k, n);
+        if n == 0 || k == 0 {
+            return;
+        }
+        assert!(b.len() >= (n - 1) * ld + k, "B's {n} columns of {k}");
+        #[cfg(target_arch = "x86_64")]
+        if crate::available() {
+            // Columns are rows of what is stored: the same transposing
+            // pack as A's, 32 rows to a tile (a value at a time, attention's
+            // keys took 1% of a forward pass).
+            // SAFETY: AVX-512F checked; `b` holds n rows of k at stride ld
+            // (asserted), `data` n rounded up to NR rows of k (reshaped).
+            unsafe { x86::pack_tiles::<NR>(n, b.as_ptr(), ld, 0, k, &mut self.data) };
+            return;
+        }
         for (p, panel) in self.data.chunks_exact_mut(k * NR).enumerate() {
             for jj in 0..NR.min(n - p * NR) {
                 let column = &b[(p * NR + jj) * ld..][..k];
@@ -322,14 +336,10 @@ pub(crate) mod x86 {
     }
 
     /// A's `rows` rows (stride `lda`), depths `k0 .. k0 + kb`, into tiles
-    /// of MR rows: value (r, kk) of tile t at `dst[(t kb + kk) MR + r]`,
-    /// rows past `rows` zero. Sixteen depths of the tile's rows at a time,
-    /// transposed in registers, so that every store is contiguous (written
-    /// as a plain loop, the compiler scattered each value on its own).
+    /// of MR rows (see [`pack_tiles`]).
     ///
     /// # Safety
-    /// AVX-512F; A holds `rows` rows of `k0 + kb` at stride `lda`; `dst`
-    /// has room for `rows` (rounded up to MR) x `kb` values.
+    /// As [`pack_tiles`].
     #[target_feature(enable = "avx512f")]
     pub(crate) unsafe fn pack_a(
         rows: usize,
@@ -339,22 +349,54 @@ pub(crate) mod x86 {
         kb: usize,
         dst: &mut [f32],
     ) {
-        for t in 0..rows.div_ceil(MR) {
-            let tile = &mut dst[t * kb * MR..(t + 1) * kb * MR];
-            for kk in (0..kb).step_by(16) {
-                let depths = 16.min(kb - kk);
-                let mut v = [_mm512_setzero_ps(); 16];
-                for (r, v) in v.iter_mut().enumerate().take(MR.min(rows - t * MR)) {
-                    // SAFETY: row t MR + r < rows, depths within k0 + kb.
-                    *v = unsafe {
-                        _mm512_maskz_loadu_ps(lanes(depths), a.add((t * MR + r) * lda + k0 + kk))
-                    };
-                }
-                for (j, v) in transpose(v).iter().enumerate().take(depths) {
-                    // SAFETY: MR values from (kk + j) MR, within the tile.
-                    unsafe {
-                        _mm512_mask_storeu_ps(tile.as_mut_ptr().add((kk + j) * MR), lanes(MR), *v)
-                    };
+        unsafe { pack_tiles::<MR>(rows, a, lda, k0, kb, dst) }
+    }
+
+    /// `rows` rows (stride `lda`), depths `k0 .. k0 + kb`, into tiles of
+    /// H rows: value (r, kk) of tile t at `dst[(t kb + kk) H + r]`, rows
+    /// past `rows` zero. Sixteen rows by sixteen depths at a time,
+    /// transposed in registers, so that every store is contiguous (written
+    /// as a plain loop, the compiler scattered each value on its own).
+    ///
+    /// # Safety
+    /// AVX-512F; `a` holds `rows` rows of `k0 + kb` at stride `lda`; `dst`
+    /// has room for `rows` (rounded up to H) x `kb` values.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn pack_tiles<const H: usize>(
+        rows: usize,
+        a: *const f32,
+        lda: usize,
+        k0: usize,
+        kb: usize,
+        dst: &mut [f32],
+    ) {
+        for t in 0..rows.div_ceil(H) {
+            let tile = &mut dst[t * kb * H..(t + 1) * kb * H];
+            let filled = H.min(rows - t * H);
+            for g in (0..H).step_by(16) {
+                let (width, loaded) = (16.min(H - g), 16.min(filled.saturating_sub(g)));
+                for kk in (0..kb).step_by(16) {
+                    let depths = 16.min(kb - kk);
+                    let mut v = [_mm512_setzero_ps(); 16];
+                    for (r, v) in v.iter_mut().enumerate().take(loaded) {
+                        // SAFETY: row t H + g + r < rows, depths within k0 + kb.
+                        *v = unsafe {
+                            _mm512_maskz_loadu_ps(
+                                lanes(depths),
+                                a.add((t * H + g + r) * lda + k0 + kk),
+                            )
+                        };
+                    }
+                    for (j, v) in transpose(v).iter().enumerate().take(depths) {
+                        // SAFETY: `width` values from (kk + j) H + g, within the tile.
+                        unsafe {
+                            _mm512_mask_storeu_ps(
+                                tile.as_mut_ptr().add((kk + j) * H + g),
+                                lanes(width),
+                                *v,
+                            )
+                        };
+                    }
                 }
             }
         }
@@ -656,12 +698,24 @@ mod tests {
 
     #[test]
     fn packing_from_k_by_n_and_from_out_in_agree() {
-        let (k, n) = (5, 37);
-        let w = values(n * k, 9);
-        let t: Vec<f32> = (0..k * n).map(|i| w[(i % n) * k + i / n]).collect();
-        assert_eq!(
-            PackedB::from_out_in(&w, n, k).data,
-            PackedB::from_k_by_n(&t, k, n).data
-        );
+        // Depths and columns below, at and past the transposing pack's 16
+        // and the panels' 32, partial panels included.
+        for (k, n) in [
+            (5, 37),
+            (1, 1),
+            (16, 32),
+            (17, 33),
+            (64, 70),
+            (70, 64),
+            (3, 100),
+        ] {
+            let w = values(n * k, 9);
+            let t: Vec<f32> = (0..k * n).map(|i| w[(i % n) * k + i / n]).collect();
+            assert_eq!(
+                PackedB::from_out_in(&w, n, k).data,
+                PackedB::from_k_by_n(&t, k, n).data,
+                "[{k}, {n}]"
+            );
+        }
     }
 }
