@@ -121,7 +121,7 @@ struct Block<'a> {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Block, MR, NR};
-    use crate::gemm::x86::{Store, Tile, pack_a, tile_rows};
+    use crate::gemm::x86::{Store, Tile, pack_tiles, tile_rows};
     use crate::math::{exp, lanes};
     use std::arch::x86_64::*;
 
@@ -139,7 +139,7 @@ mod x86 {
         // own address arithmetic: 7-12% slower).
         unsafe {
             let queries = std::slice::from_raw_parts_mut(b.queries, MR * b.dh);
-            pack_a(b.rows, q, stride, 0, b.dh, queries);
+            pack_tiles::<MR>(b.rows, q, stride, 0, b.dh, queries);
         }
         for p in 0..b.padded / NR {
             let tile = Tile {

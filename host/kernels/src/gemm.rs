@@ -284,7 +284,7 @@ pub(crate) mod x86 {
         for k0 in (0..b.k).step_by(KC) {
             let kb = KC.min(b.k - k0);
             let (first, last) = (k0 == 0, k0 + kb == b.k);
-            unsafe { pack_a(rows, a, lda, k0, kb, packed_a) };
+            unsafe { pack_tiles::<MR>(rows, a, lda, k0, kb, packed_a) };
             for p in 0..b.n.div_ceil(NR) {
                 let cols = NR.min(b.n - p * NR);
                 let at = |v: &[f32]| unsafe { v.as_ptr().add(p * NR) };
@@ -333,23 +333,6 @@ pub(crate) mod x86 {
                 }
             }
         }
-    }
-
-    /// A's `rows` rows (stride `lda`), depths `k0 .. k0 + kb`, into tiles
-    /// of MR rows (see [`pack_tiles`]).
-    ///
-    /// # Safety
-    /// As [`pack_tiles`].
-    #[target_feature(enable = "avx512f")]
-    pub(crate) unsafe fn pack_a(
-        rows: usize,
-        a: *const f32,
-        lda: usize,
-        k0: usize,
-        kb: usize,
-        dst: &mut [f32],
-    ) {
-        unsafe { pack_tiles::<MR>(rows, a, lda, k0, kb, dst) }
     }
 
     /// `rows` rows (stride `lda`), depths `k0 .. k0 + kb`, into tiles of
