@@ -9,6 +9,7 @@
 
 pub mod all;
 pub mod extract;
+pub mod peer;
 pub mod readout;
 
 use crate::backbone::{self, BackboneSpec};
@@ -56,52 +57,90 @@ pub struct BenchResult {
 }
 
 pub fn backbone(b: &BackboneBench) -> Result<BenchResult> {
-    let model = backbone::build(&BackboneSpec {
-        name: b.model.clone(),
-        weights: b.weights.clone(),
-        depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
-        // The whole encoder, as the peers run it.
-        layer: Some(backbone::depth_of(&b.model)?),
-        random_weights: true,
-        library: None,
-        device: b.device,
-    })?;
-    let device = model.device();
-    let video = || {
+    let timer = ForwardTimer::new(b)?;
+    let times = (0..b.reps.max(1))
+        .map(|_| timer.rep())
+        .collect::<Result<Vec<_>>>()?;
+    Ok(timer.result(times))
+}
+
+/// A backbone built and warmed up, timed one forward pass at a time
+/// (`scivid bench all` alternates these with a peer's).
+pub struct ForwardTimer {
+    bench: BackboneBench,
+    model: Box<dyn backbone::Backbone>,
+}
+
+impl ForwardTimer {
+    pub fn new(b: &BackboneBench) -> Result<Self> {
+        let model = backbone::build(&BackboneSpec {
+            name: b.model.clone(),
+            weights: b.weights.clone(),
+            depth_fraction: backbone::DEFAULT_DEPTH_FRACTION,
+            // The whole encoder, as the peers run it.
+            layer: Some(backbone::depth_of(&b.model)?),
+            random_weights: true,
+            library: None,
+            device: b.device,
+        })?;
+        let timer = ForwardTimer {
+            bench: b.clone(),
+            model,
+        };
+        for _ in 0..b.warmup {
+            let _ = timer.model.forward(timer.video())?.into_data();
+        }
+        Ok(timer)
+    }
+
+    fn video(&self) -> Tensor<5> {
+        let b = &self.bench;
         Tensor::<5>::random(
             [b.batch, b.frames, b.size, b.size, 3],
             Distribution::Uniform(0.0, 1.0),
-            &device,
+            &self.model.device(),
         )
-    };
-    for _ in 0..b.warmup {
-        let _ = model.forward(video())?.into_data();
     }
-    let mut times = vec![];
-    for _ in 0..b.reps.max(1) {
-        let v = video();
+
+    /// Seconds one forward pass took (drawing its clip is not timed).
+    pub fn rep(&self) -> Result<f64> {
+        let v = self.video();
         let start = std::time::Instant::now();
         // Reading the data back waits for the computation to finish.
-        let _ = model.forward(v)?.into_data();
-        times.push(start.elapsed().as_secs_f64());
+        let _ = self.model.forward(v)?.into_data();
+        Ok(start.elapsed().as_secs_f64())
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let clips_per_s = b.batch as f64 / median;
-    let gflop = model.flops(b.frames, b.size, b.size) / 1e9;
-    Ok(BenchResult {
-        runtime: "scivid",
-        model: b.model.clone(),
-        batch: b.batch,
-        frames: b.frames,
-        size: b.size,
-        clips_per_s,
-        gflop_per_clip: gflop,
-        gflop_per_s: gflop * clips_per_s,
-        rep_seconds: times,
-        peak_rss_mib: peak_rss_mib().unwrap_or(f64::NAN),
-    })
+
+    /// The figures from these repetitions' times (the median's).
+    pub fn result(&self, times: Vec<f64>) -> BenchResult {
+        let b = &self.bench;
+        let clips_per_s = b.batch as f64 / median(&times);
+        let gflop = self.model.flops(b.frames, b.size, b.size) / 1e9;
+        BenchResult {
+            runtime: "scivid",
+            model: b.model.clone(),
+            batch: b.batch,
+            frames: b.frames,
+            size: b.size,
+            clips_per_s,
+            gflop_per_clip: gflop,
+            gflop_per_s: gflop * clips_per_s,
+            rep_seconds: times,
+            peak_rss_mib: peak_rss_mib().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+pub fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

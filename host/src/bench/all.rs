@@ -4,10 +4,12 @@
 //! printed as ratios (the machines are shared: absolute times drift, ratios
 //! measured side by side much less).
 
+use super::peer::{PeerStepper, run_peer};
 use super::readout::{ReadoutBench, readout};
-use super::{BackboneBench, backbone};
-use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use super::{BackboneBench, ForwardTimer, backbone, median};
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// The flags of `scivid bench all`.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,24 +61,14 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
     let rounds = b.rounds.max(1);
     let mut all_rounds = vec![];
     let mut first_peak = None;
+    let mut steppers = Steppers::default();
     for round in 0..rounds {
         if rounds > 1 {
             eprintln!("bench: round {} of {rounds}", round + 1);
         }
-        all_rounds.push(one_round(b, &mut first_peak)?);
+        all_rounds.push(one_round(b, &mut steppers, &mut first_peak)?);
     }
     Ok(combine(all_rounds))
-}
-
-/// The median of `v` (the mean of the middle two for an even count).
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// One figure per position: the medians of scivid's and the peer's values
@@ -97,13 +89,14 @@ fn combine(mut rounds: Vec<Vec<Figure>>) -> Vec<Figure> {
                 .collect();
             let lo = compared.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = compared.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            f.rounds = Some((median(compared), lo, hi));
-            f.scivid = median(each.iter().map(|g| g.scivid).collect());
+            f.rounds = Some((median(&compared), lo, hi));
+            f.scivid = median(&each.iter().map(|g| g.scivid).collect::<Vec<_>>());
             if let Some((_, p)) = &mut f.peer {
                 *p = median(
-                    each.iter()
+                    &each
+                        .iter()
                         .filter_map(|g| g.peer.as_ref().map(|x| x.1))
-                        .collect(),
+                        .collect::<Vec<_>>(),
                 );
             }
             f
@@ -111,9 +104,44 @@ fn combine(mut rounds: Vec<Vec<Figure>>) -> Vec<Figure> {
         .collect()
 }
 
+/// The peers' forward passes, each started the first time a round needs
+/// it and kept for the rounds after (JAX compiles for half a minute).
+#[derive(Default)]
+struct Steppers(Vec<((&'static str, &'static str), PeerStepper)>);
+
+impl Steppers {
+    fn get(
+        &mut self,
+        b: &AllBench,
+        dir: &std::path::Path,
+        runtime: &'static str,
+        model: &'static str,
+    ) -> Result<&mut PeerStepper> {
+        let i = match self.0.iter().position(|(key, _)| *key == (runtime, model)) {
+            Some(i) => i,
+            None => {
+                let peer = PeerStepper::start(&b.python, dir, runtime, model, 1)?;
+                self.0.push(((runtime, model), peer));
+                self.0.len() - 1
+            }
+        };
+        Ok(&mut self.0[i].1)
+    }
+}
+
+/// Before each timed repetition: the runtime that ran last goes quiet
+/// (onnxruntime's workers spin on for about 50 ms of CPU after a run).
+fn settle() {
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 /// Every figure once. `first_peak`: ViT-B's peak memory as the first
 /// round measured it (a process's peak only grows: later rounds repeat it).
-fn one_round(b: &AllBench, first_peak: &mut Option<f64>) -> Result<Vec<Figure>> {
+fn one_round(
+    b: &AllBench,
+    steppers: &mut Steppers,
+    first_peak: &mut Option<f64>,
+) -> Result<Vec<Figure>> {
     if let Some(dir) = &b.peers
         && !dir.join("readout_jax.py").is_file()
     {
@@ -122,22 +150,21 @@ fn one_round(b: &AllBench, first_peak: &mut Option<f64>) -> Result<Vec<Figure>> 
             dir.display()
         );
     }
-    let peer = |script: &str, args: &[&str], field: &str| -> Result<Option<(String, f64)>> {
-        let Some(dir) = &b.peers else {
-            return Ok(None);
-        };
-        let value = run_peer(&b.python, dir, script, args, field)?;
-        Ok(Some((script.to_string(), value)))
-    };
-    let reps = b.reps.max(1).to_string();
+    let reps = b.reps.max(1);
     let mut figures = vec![];
-    // (model, the peers' name for it, (peer script, peer, target) ...).
-    let onnx = ("onnx_vit.py", "onnxruntime", ">= 1.1x");
-    let jax = ("vit_jax.py", "JAX", ">= 1.7x");
+    // (model, the peers' name for it, (peer runtime, its name, target) ...).
+    let onnx = ("onnxruntime", "onnxruntime", ">= 1.1x");
+    let jax = ("jax", "JAX", ">= 1.7x");
     for (model, peer_model, peers) in [
         ("videomae-b", "B", vec![onnx, jax]),
         ("videomae-s", "S", vec![onnx]),
     ] {
+        let peers = if b.peers.is_some() { peers } else { vec![] };
+        for (runtime, ..) in &peers {
+            if let Some(dir) = &b.peers {
+                steppers.get(b, dir, runtime, peer_model)?;
+            }
+        }
         eprintln!("bench: {model} forward, batch 1");
         let bench = BackboneBench {
             model: model.into(),
@@ -145,19 +172,46 @@ fn one_round(b: &AllBench, first_peak: &mut Option<f64>) -> Result<Vec<Figure>> 
             frames: 16,
             size: 224,
             batch: 1,
-            reps: b.reps.max(1),
+            reps,
             warmup: 1,
             device: Default::default(),
         };
-        let r = backbone(&bench)?;
-        let args = ["--model", peer_model, "--batch", "1", "--reps", &reps];
-        for (script, name, target) in peers {
+        // scivid's repetitions and the peers' in turn, so that each figure
+        // sees the machine at the same moments (its speed drifts by the
+        // minute: run one after the other, the ratios of three rounds
+        // spread from 0.77 to 1.36).
+        let timer = ForwardTimer::new(&bench)?;
+        let mut ours = vec![];
+        let mut theirs = vec![vec![]; peers.len()];
+        for _ in 0..reps {
+            settle();
+            ours.push(timer.rep()?);
+            for ((runtime, ..), times) in peers.iter().zip(&mut theirs) {
+                if let Some(dir) = &b.peers {
+                    settle();
+                    times.push(steppers.get(b, dir, runtime, peer_model)?.rep()?);
+                }
+            }
+        }
+        let r = timer.result(ours);
+        drop(timer);
+        for ((_, name, target), times) in peers.iter().zip(&theirs) {
             figures.push(Figure {
                 what: format!("{model} forward (16x224x224, batch 1) vs {name}"),
                 unit: "clips/s",
                 scivid: r.clips_per_s,
-                peer: peer(script, &args, "clips_per_s")?,
+                peer: Some((name.to_string(), 1.0 / median(times))),
                 target: Some(target),
+                rounds: None,
+            });
+        }
+        if peers.is_empty() {
+            figures.push(Figure {
+                what: format!("{model} forward (16x224x224, batch 1)"),
+                unit: "clips/s",
+                scivid: r.clips_per_s,
+                peer: None,
+                target: None,
                 rounds: None,
             });
         }
@@ -214,18 +268,24 @@ fn one_round(b: &AllBench, first_peak: &mut Option<f64>) -> Result<Vec<Figure>> 
         head: "attention".into(),
         preset: "brief".into(),
         batch: 32,
-        steps: b.reps.max(1),
+        steps: reps,
         warmup: 1,
     })?;
     figures.push(Figure {
         what: "attention readout step (brief preset, batch 32) vs JAX".into(),
         unit: "steps/s",
         scivid: r.wasm_steps_per_s,
-        peer: peer(
-            "readout_jax.py",
-            &["--preset", "brief", "--batch", "32", "--steps", &reps],
-            "steps_per_s",
-        )?,
+        // One after the other: a training step is compiled per process,
+        // and this ratio's margin is wide (2.2-2.7x against 1.5x).
+        peer: match &b.peers {
+            Some(dir) => {
+                let steps = reps.to_string();
+                let args = ["--preset", "brief", "--batch", "32", "--steps", &steps];
+                let value = run_peer(&b.python, dir, "readout_jax.py", &args, "steps_per_s")?;
+                Some(("JAX".into(), value))
+            }
+            None => None,
+        },
         target: Some(">= 1.5x"),
         rounds: None,
     });
@@ -238,47 +298,6 @@ fn one_round(b: &AllBench, first_peak: &mut Option<f64>) -> Result<Vec<Figure>> 
         rounds: None,
     });
     Ok(figures)
-}
-
-/// Run one peer script with `--json` and read `field` from its record.
-fn run_peer(python: &Path, dir: &Path, script: &str, args: &[&str], field: &str) -> Result<f64> {
-    eprintln!("bench: peer {script} {}", args.join(" "));
-    let record = std::env::temp_dir().join(format!(
-        "scivid-peer-{}-{:016x}.jsonl",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let out = std::process::Command::new(python)
-        .current_dir(dir)
-        .arg(script)
-        .args(args)
-        .arg("--json")
-        .arg(&record)
-        // These machines halve OpenBLAS's speed with this setting.
-        .env_remove("OPENBLAS_CORETYPE")
-        .output()
-        .with_context(|| format!("cannot run {} {script}", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "peer {script} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-    }
-    let text = std::fs::read_to_string(&record)
-        .with_context(|| format!("peer {script} wrote no record"))?;
-    let _ = std::fs::remove_file(&record);
-    let line = text
-        .lines()
-        .last()
-        .with_context(|| format!("peer {script} wrote no record"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(line).with_context(|| format!("peer {script}'s record"))?;
-    v[field]
-        .as_f64()
-        .with_context(|| format!("peer {script}'s record has no number `{field}`"))
 }
 
 /// The figures as a Markdown table.
@@ -343,6 +362,6 @@ mod tests {
         let t = table(&f);
         assert!(t.contains("| 1.25x (1.00-2.00) |"), "{t}");
         assert!(t.contains("| 1.000 (0.900-1.100) |"), "{t}");
-        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }

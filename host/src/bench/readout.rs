@@ -6,6 +6,7 @@
 //! boundary; the twin's outputs must equal the plugin's. The shapes follow
 //! the JAX peer's presets (`readout_jax.py --preset brief|flyvsfly|calms21`).
 
+use super::median;
 use crate::runtime::bindings::FeatureSpec;
 use crate::runtime::{Budgets, ReadoutPlugin, Runtime};
 use crate::tensor::ops::{BinaryOp, UnaryOp};
@@ -194,12 +195,6 @@ fn time_alternately(
         tb.push(timed(b)?);
     }
     Ok((ta, tb))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
 }
 
 /// The attention readout written natively against [`Ops`]: the same
