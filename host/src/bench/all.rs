@@ -2,7 +2,9 @@
 //! and — given the peer benchmarks' folder and a Python that has JAX and
 //! onnxruntime — the peers on the same computations in the same run,
 //! printed as ratios (the machines are shared: absolute times drift, ratios
-//! measured side by side much less).
+//! measured side by side much less). The forward passes' repetitions
+//! alternate with the peers' (and batch 4's with batch 1's), so that both
+//! sides of a ratio see the machine at the same moments.
 
 use super::peer::{PeerStepper, run_peer};
 use super::readout::{ReadoutBench, readout};
@@ -183,14 +185,21 @@ fn one_round(
         let timer = ForwardTimer::new(&bench)?;
         let mut ours = vec![];
         let mut theirs = vec![vec![]; peers.len()];
-        for _ in 0..reps {
-            settle();
-            ours.push(timer.rep()?);
+        for rep in 0..reps {
+            // scivid first, then the peers first, and so on.
+            if rep % 2 == 0 {
+                settle();
+                ours.push(timer.rep()?);
+            }
             for ((runtime, ..), times) in peers.iter().zip(&mut theirs) {
                 if let Some(dir) = &b.peers {
                     settle();
                     times.push(steppers.get(b, dir, runtime, peer_model)?.rep()?);
                 }
+            }
+            if rep % 2 == 1 {
+                settle();
+                ours.push(timer.rep()?);
             }
         }
         let r = timer.result(ours);
@@ -232,11 +241,16 @@ fn one_round(
                 ..bench.clone()
             })?;
             let (mut ones, mut fours) = (vec![], vec![]);
-            for _ in 0..reps {
-                settle();
-                ones.push(timer.rep()?);
-                settle();
-                fours.push(four.rep()?);
+            for rep in 0..reps {
+                let (first, second) = if rep % 2 == 0 {
+                    ((&timer, &mut ones), (&four, &mut fours))
+                } else {
+                    ((&four, &mut fours), (&timer, &mut ones))
+                };
+                for (timer, times) in [first, second] {
+                    settle();
+                    times.push(timer.rep()?);
+                }
             }
             figures.push(Figure {
                 what: "videomae-b clips/s at batch 4 over batch 1".into(),

@@ -173,7 +173,7 @@ fn gradients(values: &[DynTensor], grads: &burn::tensor::Gradients) -> Result<Ve
 
 /// Seconds of each timed step of `a` and of `b`, after `warmup` untimed
 /// ones each, their steps taken in turn so that a slow spell of a shared
-/// machine falls on both. A step ends when its parameters are updated
+/// machine falls on both, the first of each pair alternating. A step ends when its parameters are updated
 /// (AdamW reads every gradient back).
 fn time_alternately(
     bench: &ReadoutBench,
@@ -190,9 +190,15 @@ fn time_alternately(
         Ok(start.elapsed().as_secs_f64())
     };
     let (mut ta, mut tb) = (vec![], vec![]);
-    for _ in 0..bench.steps.max(1) {
-        ta.push(timed(a)?);
-        tb.push(timed(b)?);
+    for i in 0..bench.steps.max(1) {
+        // a b, b a, a b, ...: neither always runs just after the other.
+        if i % 2 == 0 {
+            ta.push(timed(a)?);
+            tb.push(timed(b)?);
+        } else {
+            tb.push(timed(b)?);
+            ta.push(timed(a)?);
+        }
     }
     Ok((ta, tb))
 }
