@@ -198,12 +198,12 @@ impl Dinov2 {
     /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
     fn states(&self, frames: Tensor<4>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [f, hh, ww, c] = frames.dims();
-        let video = vit::normalise(
+        let tokens = vit::normalised_patches(
             frames.reshape([f, 1, hh, ww, c]),
-            IMAGENET_MEAN,
-            IMAGENET_STD,
-        );
-        let tokens = vit::patchify(video, 1, self.cfg.patch)?;
+            (IMAGENET_MEAN, IMAGENET_STD),
+            1,
+            self.cfg.patch,
+        )?;
         let (h, w) = (hh / self.cfg.patch, ww / self.cfg.patch);
         let x = self.embed.forward(tokens);
         let d = self.cfg.dim;

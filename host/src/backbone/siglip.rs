@@ -125,8 +125,12 @@ impl Siglip {
     /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
     fn states(&self, frames: Tensor<4>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [f, hh, ww, c] = frames.dims();
-        let video = vit::normalise(frames.reshape([f, 1, hh, ww, c]), SIGLIP_MEAN, SIGLIP_STD);
-        let tokens = vit::patchify(video, 1, self.cfg.patch)?;
+        let tokens = vit::normalised_patches(
+            frames.reshape([f, 1, hh, ww, c]),
+            (SIGLIP_MEAN, SIGLIP_STD),
+            1,
+            self.cfg.patch,
+        )?;
         let (h, w) = (hh / self.cfg.patch, ww / self.cfg.patch);
         let x = self.embed.forward(tokens) + self.positions(h, w).unsqueeze();
         Ok(vit::run_blocks(&self.blocks, x, all))

@@ -134,8 +134,12 @@ impl VideoMae {
 
     /// The hidden states when `all`, else only the last (see [`vit::run_blocks`]).
     fn states(&self, video: Tensor<5>, all: bool) -> Result<Vec<Tensor<3>>> {
-        let video = vit::normalise(video, IMAGENET_MEAN, IMAGENET_STD);
-        let tokens = vit::patchify(video, self.cfg.tubelet, self.cfg.patch)?;
+        let tokens = vit::normalised_patches(
+            video,
+            (IMAGENET_MEAN, IMAGENET_STD),
+            self.cfg.tubelet,
+            self.cfg.patch,
+        )?;
         let x = self.embed.forward(tokens);
         let [_, n, d] = x.dims();
         let table = {

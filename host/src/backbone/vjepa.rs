@@ -172,8 +172,7 @@ impl VJepa {
     fn states(&self, video: Tensor<5>, all: bool) -> Result<Vec<Tensor<3>>> {
         let [_, t, h, w, _] = video.dims();
         let (p, tub) = (self.cfg.patch, self.cfg.tubelet);
-        let video = vit::normalise(video, IMAGENET_MEAN, IMAGENET_STD);
-        let tokens = vit::patchify(video, tub, p)?;
+        let tokens = vit::normalised_patches(video, (IMAGENET_MEAN, IMAGENET_STD), tub, p)?;
         let x = self.embed.forward(tokens);
         let [_, n, d] = x.dims();
         let table = trilinear(self.table.clone(), [t / tub, h / p, w / p]).reshape([1, n, d]);
