@@ -63,7 +63,11 @@ pub fn all(b: &AllBench) -> Result<Vec<Figure>> {
     let rounds = b.rounds.max(1);
     let mut all_rounds = vec![];
     let mut first_peak = None;
-    let mut steppers = Steppers::default();
+    let mut steppers = b.peers.as_ref().map(|dir| Steppers {
+        python: b.python.clone(),
+        dir: dir.clone(),
+        running: vec![],
+    });
     for round in 0..rounds {
         if rounds > 1 {
             eprintln!("bench: round {} of {rounds}", round + 1);
@@ -108,26 +112,32 @@ fn combine(mut rounds: Vec<Vec<Figure>>) -> Vec<Figure> {
 
 /// The peers' forward passes, each started the first time a round needs
 /// it and kept for the rounds after (JAX compiles for half a minute).
-#[derive(Default)]
-struct Steppers(Vec<((&'static str, &'static str), PeerStepper)>);
+struct Steppers {
+    python: PathBuf,
+    dir: PathBuf,
+    running: Vec<((&'static str, &'static str), PeerStepper)>,
+}
 
 impl Steppers {
-    fn get(
+    /// The peers `runtimes` on ViT-`model`, in that order.
+    fn for_model(
         &mut self,
-        b: &AllBench,
-        dir: &std::path::Path,
-        runtime: &'static str,
         model: &'static str,
-    ) -> Result<&mut PeerStepper> {
-        let i = match self.0.iter().position(|(key, _)| *key == (runtime, model)) {
-            Some(i) => i,
-            None => {
-                let peer = PeerStepper::start(&b.python, dir, runtime, model, 1)?;
-                self.0.push(((runtime, model), peer));
-                self.0.len() - 1
+        runtimes: &[&'static str],
+    ) -> Result<Vec<&mut PeerStepper>> {
+        for &runtime in runtimes {
+            if !self.running.iter().any(|(key, _)| *key == (runtime, model)) {
+                let peer = PeerStepper::start(&self.python, &self.dir, runtime, model, 1)?;
+                self.running.push(((runtime, model), peer));
             }
-        };
-        Ok(&mut self.0[i].1)
+        }
+        let mut found: Vec<_> = self
+            .running
+            .iter_mut()
+            .filter(|((runtime, m), _)| *m == model && runtimes.contains(runtime))
+            .collect();
+        found.sort_by_key(|((runtime, _), _)| runtimes.iter().position(|r| r == runtime));
+        Ok(found.into_iter().map(|(_, peer)| peer).collect())
     }
 }
 
@@ -141,7 +151,7 @@ fn settle() {
 /// round measured it (a process's peak only grows: later rounds repeat it).
 fn one_round(
     b: &AllBench,
-    steppers: &mut Steppers,
+    steppers: &mut Option<Steppers>,
     first_peak: &mut Option<f64>,
 ) -> Result<Vec<Figure>> {
     if let Some(dir) = &b.peers
@@ -161,12 +171,13 @@ fn one_round(
         ("videomae-b", "B", vec![onnx, jax]),
         ("videomae-s", "S", vec![onnx]),
     ] {
-        let peers = if b.peers.is_some() { peers } else { vec![] };
-        for (runtime, ..) in &peers {
-            if let Some(dir) = &b.peers {
-                steppers.get(b, dir, runtime, peer_model)?;
+        let (peers, mut running) = match steppers {
+            Some(steppers) => {
+                let runtimes: Vec<_> = peers.iter().map(|(runtime, ..)| *runtime).collect();
+                (peers, steppers.for_model(peer_model, &runtimes)?)
             }
-        }
+            None => (vec![], vec![]),
+        };
         eprintln!("bench: {model} forward, batch 1");
         let bench = BackboneBench {
             model: model.into(),
@@ -191,11 +202,9 @@ fn one_round(
                 settle();
                 ours.push(timer.rep()?);
             }
-            for ((runtime, ..), times) in peers.iter().zip(&mut theirs) {
-                if let Some(dir) = &b.peers {
-                    settle();
-                    times.push(steppers.get(b, dir, runtime, peer_model)?.rep()?);
-                }
+            for (peer, times) in running.iter_mut().zip(&mut theirs) {
+                settle();
+                times.push(peer.rep()?);
             }
             if rep % 2 == 1 {
                 settle();
