@@ -172,9 +172,10 @@ fn gradients(values: &[DynTensor], grads: &burn::tensor::Gradients) -> Result<Ve
 }
 
 /// Seconds of each timed step of `a` and of `b`, after `warmup` untimed
-/// ones each, their steps taken in turn so that a slow spell of a shared
-/// machine falls on both, the first of each pair alternating. A step ends when its parameters are updated
-/// (AdamW reads every gradient back).
+/// ones each, their steps taken in turn (the first of each pair
+/// alternating) so that a slow spell of a shared machine falls on both. A
+/// step ends when its parameters are updated (AdamW reads every gradient
+/// back).
 fn time_alternately(
     bench: &ReadoutBench,
     a: &mut impl FnMut() -> Result<()>,
