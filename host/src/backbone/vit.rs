@@ -534,6 +534,7 @@ fn patches_on_cpu(
             let (ti, hi, wi) = (rest / (hh * ww), rest / ww % hh, rest % ww);
             let mut out = out.iter_mut();
             for ch in 0..c {
+                // Without a normalisation, (v - 0) / 1 is v exactly.
                 let (mean, std) = norm.map_or((0.0, 1.0), |(m, s)| (m[ch], s[ch]));
                 for dt in 0..pt {
                     for dy in 0..p {
@@ -541,7 +542,7 @@ fn patches_on_cpu(
                         let row = &pixels[row * c..(row + p) * c];
                         // `out` second: zip would take one past the row from it.
                         for (&v, o) in row.iter().skip(ch).step_by(c).zip(out.by_ref()) {
-                            *o = if norm.is_some() { (v - mean) / std } else { v };
+                            *o = (v - mean) / std;
                         }
                     }
                 }
