@@ -685,3 +685,85 @@ fn backbones_on_wgpu_match_the_cpu() {
         assert!(worst <= 1e-4 * size.max(1.0), "{name}: {worst}");
     }
 }
+
+/// The CPU kernels run a batch's clips side by side (a clip per share of
+/// the threads, then a lone clip on all of them when the batch does not
+/// divide evenly): every clip's output must be the bits it gets alone.
+#[test]
+fn clips_side_by_side_give_each_clip_its_own_output() {
+    use burn::tensor::Distribution;
+    use scivid::backbone::vit::{self, Block, BlockNames};
+    use scivid::backbone::weights::{Stored, Weights};
+    if !scivid::backbone::kernel_block::enabled() {
+        eprintln!("skipped: this CPU has no AVX-512F (or SCIVID_CPU_KERNELS=0)");
+        return;
+    }
+    let (d, mlp, heads, tokens, clips) = (64, 128, 2, 300, 5);
+    let mut seed = 11u64;
+    let mut map = std::collections::BTreeMap::new();
+    for (name, shape, centre) in [
+        ("n1.weight", vec![d], 1.0),
+        ("n1.bias", vec![d], 0.0),
+        ("n2.weight", vec![d], 1.0),
+        ("n2.bias", vec![d], 0.0),
+        ("q.weight", vec![d, d], 0.0),
+        ("k.weight", vec![d, d], 0.0),
+        ("v.weight", vec![d, d], 0.0),
+        ("o.weight", vec![d, d], 0.0),
+        ("f1.weight", vec![mlp, d], 0.0),
+        ("f2.weight", vec![d, mlp], 0.0),
+        ("q.bias", vec![d], 0.0),
+        ("k.bias", vec![d], 0.0),
+        ("v.bias", vec![d], 0.0),
+        ("o.bias", vec![d], 0.0),
+        ("f1.bias", vec![mlp], 0.0),
+        ("f2.bias", vec![d], 0.0),
+    ] {
+        let values = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                centre + 0.2 * ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+            })
+            .collect();
+        map.insert(name.to_string(), Stored { shape, values });
+    }
+    let names = BlockNames {
+        norm1: "n1".into(),
+        query: "q".into(),
+        key: "k".into(),
+        value: "v".into(),
+        proj: "o".into(),
+        norm2: "n2".into(),
+        fc1: "f1".into(),
+        fc2: "f2".into(),
+        qv_bias: None,
+        layer_scale: None,
+        swiglu: None,
+    };
+    let blocks: Vec<Block> = (0..2)
+        .map(|_| {
+            let mut w = Weights::from_map("test".into(), map.clone());
+            Block::load(&mut w, &names, d, mlp, heads, 1e-6).unwrap()
+        })
+        .collect();
+    let x = Tensor::<3>::random(
+        [clips, tokens, d],
+        Distribution::Normal(0.0, 1.0),
+        &Device::flex(),
+    );
+    let run = |x: Tensor<3>| -> Vec<f32> {
+        let out = vit::run_blocks(&blocks, x, false).pop().unwrap();
+        out.into_data().try_to_vec::<f32>().unwrap()
+    };
+    let together = run(x.clone());
+    for clip in 0..clips {
+        let alone = run(x.clone().narrow(0, clip, 1));
+        assert_eq!(
+            together[clip * tokens * d..(clip + 1) * tokens * d],
+            alone[..],
+            "clip {clip} of {clips}"
+        );
+    }
+}

@@ -342,15 +342,7 @@ pub fn run_blocks(blocks: &[Block], x: Tensor<3>, all: bool) -> Vec<Tensor<3>> {
         let [b, n, d] = x.dims();
         let device = x.device();
         let mut v = values(&x);
-        // A clip at a time: a clip's temporaries (about 40 MB for ViT-B)
-        // stay in the last-level cache, where four clips' did not (batch 4
-        // ran 0.98-1.04x batch 1's clips/s), and a large batch's scratch
-        // memory stays one clip's.
-        for clip in v.chunks_exact_mut((n * d).max(1)) {
-            for kernel in &kernels {
-                kernel.forward(clip, 1, n);
-            }
-        }
+        super::kernel_block::forward_clips(&kernels, &mut v, n);
         return vec![Tensor::from_data(TensorData::new(v, [b, n, d]), &device)];
     }
     let mut out = Vec::new();
