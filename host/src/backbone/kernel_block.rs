@@ -56,7 +56,11 @@ pub struct KernelBlock {
 impl KernelBlock {
     /// x [batch, tokens, d] (row-major) -> the block's output, in place.
     pub fn forward(&self, x: &mut [f32], batch: usize, tokens: usize) {
-        SCRATCH.with_borrow_mut(|[h, qkv, m]| self.forward_with(x, batch, tokens, h, qkv, m));
+        // Taken, not borrowed: while it waits inside a kernel, this thread
+        // may run another clip's block (see `forward_clips`).
+        let [mut h, mut qkv, mut m] = SCRATCH.take();
+        self.forward_with(x, batch, tokens, &mut h, &mut qkv, &mut m);
+        SCRATCH.set([h, qkv, m]);
     }
 
     fn forward_with(
@@ -151,67 +155,26 @@ fn residual<'a>(l: &'a Linear, scale: Option<&'a [f32]>) -> Epilogue<'a> {
 }
 
 /// Runs `blocks` in turn over every clip of `x` ([clips, tokens, d],
-/// row-major), in place. Clips run side by side, each on its own share of
-/// the threads: a clip per core does no work in step with another core (no
-/// waiting at the end of each GEMM and attention head for the slower
-/// thread), and a clip's temporaries (about 40 MB for ViT-B) stay its own.
-/// One clip, or the last of a batch that does not divide evenly, has every
-/// thread.
+/// row-major), in place. Clips go side by side on rayon's threads, a clip
+/// per thread while there are clips enough, and a thread with nothing left
+/// to do takes a share of another clip's kernels: no thread waits at the
+/// end of each GEMM and attention head for the slower one, yet a thread
+/// that the machine slows down is made up for.
 pub fn forward_clips(blocks: &[&KernelBlock], x: &mut [f32], tokens: usize) {
     let Some(first) = blocks.first() else {
         return;
     };
     let clip = (tokens * first.proj.weight.n()).max(1);
-    let run = |x: &mut [f32]| {
+    let clips = x.len() / clip;
+    if clips <= 1 {
         for block in blocks {
             block.forward(x, 1, tokens);
         }
-    };
-    let threads = rayon::current_num_threads().max(1);
-    let mut rest = x;
-    while !rest.is_empty() {
-        let side_by_side = (rest.len() / clip).clamp(1, threads);
-        let (now, later) = rest.split_at_mut((side_by_side * clip).min(rest.len()));
-        if side_by_side == 1 {
-            run(now);
-        } else {
-            let pools = clip_pools(side_by_side, threads);
-            std::thread::scope(|s| {
-                let mut clips = now.chunks_exact_mut(clip).zip(pools.iter());
-                let (here, here_pool) = clips.next().expect("two clips or more");
-                for (x, pool) in clips {
-                    s.spawn(move || pool.install(|| run(x)));
-                }
-                here_pool.install(|| run(here));
-            });
-        }
-        rest = later;
+        return;
     }
-}
-
-/// `groups` thread pools that share `threads` threads between them, built
-/// once per group count (their threads keep their scratch memory).
-fn clip_pools(groups: usize, threads: usize) -> std::sync::Arc<Vec<rayon::ThreadPool>> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex, OnceLock};
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<Vec<rayon::ThreadPool>>>>> = OnceLock::new();
-    let mut pools = POOLS
-        .get_or_init(Default::default)
-        .lock()
-        .expect("clip pools");
-    pools
-        .entry(groups)
-        .or_insert_with(|| {
-            let pools = (0..groups)
-                .map(|g| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads / groups + usize::from(g < threads % groups))
-                        .thread_name(move |i| format!("scivid-clip{g}-{i}"))
-                        .build()
-                        .expect("a thread pool for clips side by side")
-                })
-                .collect();
-            Arc::new(pools)
-        })
-        .clone()
+    let (a, b) = x.split_at_mut(clips / 2 * clip);
+    rayon::join(
+        || forward_clips(blocks, a, tokens),
+        || forward_clips(blocks, b, tokens),
+    );
 }
