@@ -76,10 +76,29 @@ struct ClipReader<'a> {
     bar: &'a ProgressBar,
 }
 
+/// What became of one clip.
+enum ClipOutcome {
+    /// Its features, from the cache.
+    Hit(Vec<f32>),
+    /// Its frames, and the key to cache its features under.
+    Decoded(Option<String>, Vec<f32>),
+    Unreadable(anyhow::Error),
+}
+
 impl ClipReader<'_> {
     /// Read each clip of `batch` (clip `first` onwards) once: hash it for
-    /// the cache key and, on a miss, decode it from the same bytes.
-    fn prepare(&self, first: usize, batch: &[SampledClip], skip_left: &mut usize) -> Result<Batch> {
+    /// the cache key and, on a miss, decode it from the same bytes. With
+    /// `every_thread` the clips are read on all of rayon's threads (for the
+    /// first batch, which nothing else runs beside: the backbone waits for
+    /// it); otherwise one after the other on this one.
+    fn prepare(
+        &self,
+        first: usize,
+        batch: &[SampledClip],
+        skip_left: &mut usize,
+        every_thread: bool,
+    ) -> Result<Batch> {
+        use rayon::prelude::*;
         let mut b = Batch {
             clips: batch.len(),
             hits: vec![],
@@ -87,45 +106,53 @@ impl ClipReader<'_> {
             frames: vec![],
             skipped: vec![],
         };
-        for (j, clip) in batch.iter().enumerate() {
+        let outcomes: Box<dyn Iterator<Item = ClipOutcome>> = if every_thread {
+            let all: Vec<ClipOutcome> = batch.par_iter().map(|c| self.read(c)).collect();
+            Box::new(all.into_iter())
+        } else {
+            Box::new(batch.iter().map(|c| self.read(c)))
+        };
+        for (j, (clip, outcome)) in batch.iter().zip(outcomes).enumerate() {
             let i = first + j;
-            let read = clips::read(self.root, clip, self.input, self.seed);
-            let bytes = match read {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    skip_or_fail(skip_left, &mut b.skipped, i, clip, e)?;
-                    continue;
-                }
-            };
-            let mut key = None;
-            if let Some(cache) = self.cache {
-                let k = cache.key(
-                    self.describe,
-                    self.input_key,
-                    &bytes.picked,
-                    &bytes.digest(clip),
-                );
-                match cache.get(&k, self.per_clip) {
-                    Lookup::Hit(v) => {
-                        b.hits.push((i, v));
-                        continue;
-                    }
-                    Lookup::Corrupt(why) => self.bar.suspend(|| {
-                        eprintln!("warning: corrupt feature cache entry recomputed: {why}")
-                    }),
-                    Lookup::Miss => {}
-                }
-                key = Some(k);
-            }
-            match bytes.decode(clip, self.input) {
-                Ok(frames) => {
+            match outcome {
+                ClipOutcome::Hit(v) => b.hits.push((i, v)),
+                ClipOutcome::Decoded(key, frames) => {
                     b.frames.extend(frames);
                     b.missing.push((i, key));
                 }
-                Err(e) => skip_or_fail(skip_left, &mut b.skipped, i, clip, e)?,
+                ClipOutcome::Unreadable(e) => skip_or_fail(skip_left, &mut b.skipped, i, clip, e)?,
             }
         }
         Ok(b)
+    }
+
+    /// One clip's features from the cache, or its frames.
+    fn read(&self, clip: &SampledClip) -> ClipOutcome {
+        let bytes = match clips::read(self.root, clip, self.input, self.seed) {
+            Ok(bytes) => bytes,
+            Err(e) => return ClipOutcome::Unreadable(e),
+        };
+        let mut key = None;
+        if let Some(cache) = self.cache {
+            let k = cache.key(
+                self.describe,
+                self.input_key,
+                &bytes.picked,
+                &bytes.digest(clip),
+            );
+            match cache.get(&k, self.per_clip) {
+                Lookup::Hit(v) => return ClipOutcome::Hit(v),
+                Lookup::Corrupt(why) => self.bar.suspend(|| {
+                    eprintln!("warning: corrupt feature cache entry recomputed: {why}")
+                }),
+                Lookup::Miss => {}
+            }
+            key = Some(k);
+        }
+        match bytes.decode(clip, self.input) {
+            Ok(frames) => ClipOutcome::Decoded(key, frames),
+            Err(e) => ClipOutcome::Unreadable(e),
+        }
     }
 }
 
@@ -190,7 +217,7 @@ pub fn extract(
         let skip_left = &mut *skip_left;
         scope.spawn(move || {
             for (b, batch) in clips.chunks(BATCH).enumerate() {
-                let prepared = reader.prepare(b * BATCH, batch, skip_left);
+                let prepared = reader.prepare(b * BATCH, batch, skip_left, b == 0);
                 let failed = prepared.is_err();
                 if send.send(prepared).is_err() || failed {
                     return;
