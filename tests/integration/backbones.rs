@@ -528,6 +528,77 @@ fn fused_attention_matches_the_full_softmax_at_clip_length() {
     assert!(worst < 1e-5, "largest difference {worst}");
 }
 
+/// A pre-norm block's random weights (d wide, an MLP `mlp` wide) under
+/// short names: VideoMAE's q/v biases without a k bias, or a bias on each
+/// layer; DINOv2's layer scale or none.
+fn block_weights(
+    d: usize,
+    mlp: usize,
+    qv_bias: bool,
+    layer_scale: bool,
+) -> (
+    scivid::backbone::weights::Weights,
+    scivid::backbone::vit::BlockNames,
+) {
+    use scivid::backbone::vit::BlockNames;
+    use scivid::backbone::weights::{Stored, Weights};
+    let mut seed = 7u64;
+    let mut tensor = |shape: Vec<usize>, centre: f32, spread: f32| {
+        let values = (0..shape.iter().product::<usize>())
+            .map(|_| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                centre + spread * ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.46
+            })
+            .collect();
+        Stored { shape, values }
+    };
+    let mut map = std::collections::BTreeMap::new();
+    for n in ["n1", "n2"] {
+        map.insert(format!("{n}.weight"), tensor(vec![d], 1.0, 0.2));
+        map.insert(format!("{n}.bias"), tensor(vec![d], 0.0, 0.2));
+    }
+    for (n, out, inp) in [
+        ("q", d, d),
+        ("k", d, d),
+        ("v", d, d),
+        ("o", d, d),
+        ("f1", mlp, d),
+        ("f2", d, mlp),
+    ] {
+        map.insert(format!("{n}.weight"), tensor(vec![out, inp], 0.0, 0.1));
+        let bias = if qv_bias && n == "q" {
+            "qb".into()
+        } else if qv_bias && n == "v" {
+            "vb".into()
+        } else {
+            format!("{n}.bias")
+        };
+        if !(qv_bias && n == "k") {
+            map.insert(bias, tensor(vec![out], 0.0, 0.3));
+        }
+    }
+    if layer_scale {
+        map.insert("s1".into(), tensor(vec![d], 0.0, 0.5));
+        map.insert("s2".into(), tensor(vec![d], 0.0, 0.5));
+    }
+    let names = BlockNames {
+        norm1: "n1".into(),
+        query: "q".into(),
+        key: "k".into(),
+        value: "v".into(),
+        proj: "o".into(),
+        norm2: "n2".into(),
+        fc1: "f1".into(),
+        fc2: "f2".into(),
+        qv_bias: qv_bias.then(|| ("qb".into(), "vb".into())),
+        layer_scale: layer_scale.then(|| ("s1".into(), "s2".into())),
+        swiglu: None,
+    };
+    (Weights::from_map("test".into(), map), names)
+}
+
 /// On an AVX-512 CPU the ViT blocks run on scivid-kernels (fused GEMMs,
 /// attention a block of queries at a time). At clip length (1568 tokens),
 /// in each block variant (VideoMAE's q/v biases with exact GELU, DINOv2's
@@ -537,70 +608,13 @@ fn fused_attention_matches_the_full_softmax_at_clip_length() {
 #[test]
 fn cpu_kernel_blocks_match_burns_ops_at_clip_length() {
     use burn::tensor::Distribution;
-    use scivid::backbone::vit::{Block, BlockNames};
-    use scivid::backbone::weights::{Stored, Weights};
+    use scivid::backbone::vit::Block;
     if !scivid::backbone::kernel_block::enabled() {
         eprintln!("skipped: this CPU has no AVX-512F (or SCIVID_CPU_KERNELS=0)");
         return;
     }
     let (d, mlp, heads, tokens) = (128, 256, 2, 1568);
-    let weights = |qv_bias: bool, layer_scale: bool| {
-        let mut seed = 7u64;
-        let mut tensor = |shape: Vec<usize>, centre: f32, spread: f32| {
-            let values = (0..shape.iter().product::<usize>())
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    centre + spread * ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.46
-                })
-                .collect();
-            Stored { shape, values }
-        };
-        let mut map = std::collections::BTreeMap::new();
-        for n in ["n1", "n2"] {
-            map.insert(format!("{n}.weight"), tensor(vec![d], 1.0, 0.2));
-            map.insert(format!("{n}.bias"), tensor(vec![d], 0.0, 0.2));
-        }
-        for (n, out, inp) in [
-            ("q", d, d),
-            ("k", d, d),
-            ("v", d, d),
-            ("o", d, d),
-            ("f1", mlp, d),
-            ("f2", d, mlp),
-        ] {
-            map.insert(format!("{n}.weight"), tensor(vec![out, inp], 0.0, 0.1));
-            let bias = if qv_bias && n == "q" {
-                "qb".into()
-            } else if qv_bias && n == "v" {
-                "vb".into()
-            } else {
-                format!("{n}.bias")
-            };
-            if !(qv_bias && n == "k") {
-                map.insert(bias, tensor(vec![out], 0.0, 0.3));
-            }
-        }
-        if layer_scale {
-            map.insert("s1".into(), tensor(vec![d], 0.0, 0.5));
-            map.insert("s2".into(), tensor(vec![d], 0.0, 0.5));
-        }
-        let names = BlockNames {
-            norm1: "n1".into(),
-            query: "q".into(),
-            key: "k".into(),
-            value: "v".into(),
-            proj: "o".into(),
-            norm2: "n2".into(),
-            fc1: "f1".into(),
-            fc2: "f2".into(),
-            qv_bias: qv_bias.then(|| ("qb".into(), "vb".into())),
-            layer_scale: layer_scale.then(|| ("s1".into(), "s2".into())),
-            swiglu: None,
-        };
-        (Weights::from_map("test".into(), map), names)
-    };
+    let weights = |qv_bias: bool, layer_scale: bool| block_weights(d, mlp, qv_bias, layer_scale);
     let x = Tensor::<3>::random(
         [2, tokens, d],
         Distribution::Normal(0.0, 1.0),
@@ -692,59 +706,15 @@ fn backbones_on_wgpu_match_the_cpu() {
 #[test]
 fn clips_side_by_side_give_each_clip_its_own_output() {
     use burn::tensor::Distribution;
-    use scivid::backbone::vit::{self, Block, BlockNames};
-    use scivid::backbone::weights::{Stored, Weights};
+    use scivid::backbone::vit::{self, Block};
     if !scivid::backbone::kernel_block::enabled() {
         eprintln!("skipped: this CPU has no AVX-512F (or SCIVID_CPU_KERNELS=0)");
         return;
     }
     let (d, mlp, heads, tokens, clips) = (64, 128, 2, 300, 5);
-    let mut seed = 11u64;
-    let mut map = std::collections::BTreeMap::new();
-    for (name, shape, centre) in [
-        ("n1.weight", vec![d], 1.0),
-        ("n1.bias", vec![d], 0.0),
-        ("n2.weight", vec![d], 1.0),
-        ("n2.bias", vec![d], 0.0),
-        ("q.weight", vec![d, d], 0.0),
-        ("k.weight", vec![d, d], 0.0),
-        ("v.weight", vec![d, d], 0.0),
-        ("o.weight", vec![d, d], 0.0),
-        ("f1.weight", vec![mlp, d], 0.0),
-        ("f2.weight", vec![d, mlp], 0.0),
-        ("q.bias", vec![d], 0.0),
-        ("k.bias", vec![d], 0.0),
-        ("v.bias", vec![d], 0.0),
-        ("o.bias", vec![d], 0.0),
-        ("f1.bias", vec![mlp], 0.0),
-        ("f2.bias", vec![d], 0.0),
-    ] {
-        let values = (0..shape.iter().product::<usize>())
-            .map(|_| {
-                seed = seed
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                centre + 0.2 * ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            })
-            .collect();
-        map.insert(name.to_string(), Stored { shape, values });
-    }
-    let names = BlockNames {
-        norm1: "n1".into(),
-        query: "q".into(),
-        key: "k".into(),
-        value: "v".into(),
-        proj: "o".into(),
-        norm2: "n2".into(),
-        fc1: "f1".into(),
-        fc2: "f2".into(),
-        qv_bias: None,
-        layer_scale: None,
-        swiglu: None,
-    };
     let blocks: Vec<Block> = (0..2)
         .map(|_| {
-            let mut w = Weights::from_map("test".into(), map.clone());
+            let (mut w, names) = block_weights(d, mlp, false, false);
             Block::load(&mut w, &names, d, mlp, heads, 1e-6).unwrap()
         })
         .collect();
