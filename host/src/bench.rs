@@ -131,6 +131,27 @@ impl ForwardTimer {
     }
 }
 
+/// `pairs` pairs of timings (a, b) taken in turn, the first of each pair
+/// alternating (a b, b a, a b, ...): a slow spell of a shared machine falls
+/// on both sides, and neither always runs just after the other.
+pub fn in_turn(
+    pairs: usize,
+    mut a: impl FnMut() -> Result<f64>,
+    mut b: impl FnMut() -> Result<f64>,
+) -> Result<Vec<(f64, f64)>> {
+    (0..pairs)
+        .map(|i| {
+            if i % 2 == 0 {
+                let ta = a()?;
+                Ok((ta, b()?))
+            } else {
+                let tb = b()?;
+                Ok((a()?, tb))
+            }
+        })
+        .collect()
+}
+
 /// The median of `v` (the mean of the middle two for an even count).
 pub fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -154,4 +175,24 @@ pub fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_turn;
+
+    #[test]
+    fn pairs_in_turn_alternate_which_runs_first() {
+        let order = std::cell::RefCell::new(String::new());
+        let step = |name: char, seconds: f64| {
+            let order = &order;
+            move || {
+                order.borrow_mut().push(name);
+                Ok(seconds)
+            }
+        };
+        let pairs = in_turn(3, step('a', 1.0), step('b', 2.0)).unwrap();
+        assert_eq!(order.into_inner(), "abbaab");
+        assert_eq!(pairs, vec![(1.0, 2.0); 3]);
+    }
 }

@@ -8,7 +8,7 @@
 
 use super::peer::{PeerStepper, run_peer};
 use super::readout::{ReadoutBench, readout};
-use super::{BackboneBench, ForwardTimer, median};
+use super::{BackboneBench, ForwardTimer, in_turn, median};
 use anyhow::{Result, bail};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -249,25 +249,17 @@ fn one_round(
                 batch: 4,
                 ..bench.clone()
             })?;
-            // Per clip, each pair's batch 4 over its batch 1, the first of
-            // a pair alternating: the median of 2 x reps + 1 pairs (with
-            // the medians of three repetitions each, the ratio moved by 4%
-            // from run to run).
-            let mut ratios = vec![];
+            // Per clip, each pair's batch 4 over its batch 1: the median of
+            // 2 x reps + 1 pairs (with the medians of three repetitions
+            // each, the ratio moved by 4% from run to run).
             let timed = |t: &ForwardTimer| {
                 settle();
                 t.rep()
             };
-            for pair in 0..2 * reps + 1 {
-                let (one, four_clips) = if pair % 2 == 0 {
-                    let one = timed(&timer)?;
-                    (one, timed(&four)?)
-                } else {
-                    let four_clips = timed(&four)?;
-                    (timed(&timer)?, four_clips)
-                };
-                ratios.push(4.0 * one / four_clips);
-            }
+            let ratios: Vec<f64> = in_turn(2 * reps + 1, || timed(&timer), || timed(&four))?
+                .into_iter()
+                .map(|(one, four_clips)| 4.0 * one / four_clips)
+                .collect();
             figures.push(Figure {
                 what: format!(
                     "videomae-b clips/s at batch 4 over batch 1 (median of {} pairs)",

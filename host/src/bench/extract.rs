@@ -117,23 +117,22 @@ pub fn extract(b: &ExtractBench) -> Result<ExtractResult> {
         anyhow::ensure!(got.computed == clips.len(), "every clip is computed");
         Ok(start.elapsed().as_secs_f64())
     };
-    let (mut forward, mut decode, mut pipeline) = (vec![], vec![], vec![]);
-    for rep in 0..b.reps.max(1) {
+    let reps = b.reps.max(1);
+    let mut decode = vec![];
+    for _ in 0..reps {
         let start = Instant::now();
         for clip in &clips {
             crate::data::clips::decode(&scratch.0, clip, &input, 0)?;
         }
         decode.push(start.elapsed().as_secs_f64());
-        // The two in turn, the first alternating, so that a slow spell of
-        // the machine falls on both.
-        if rep % 2 == 0 {
-            forward.push(forward_alone()?);
-            pipeline.push(through_pipeline(rep)?);
-        } else {
-            pipeline.push(through_pipeline(rep)?);
-            forward.push(forward_alone()?);
-        }
     }
+    let mut rep = 0;
+    let (forward, pipeline): (Vec<f64>, Vec<f64>) = super::in_turn(reps, forward_alone, || {
+        rep += 1;
+        through_pipeline(rep)
+    })?
+    .into_iter()
+    .unzip();
     let pairs: Vec<f64> = forward.iter().zip(&pipeline).map(|(f, p)| f / p).collect();
     let rate = |times: Vec<f64>| clips.len() as f64 / super::median(&times);
     let pipeline_over_forward = super::median(&pairs);

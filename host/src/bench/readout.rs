@@ -176,10 +176,8 @@ fn gradients(values: &[DynTensor], grads: &burn::tensor::Gradients) -> Result<Ve
 }
 
 /// Seconds of each timed step of `a` and of `b`, after `warmup` untimed
-/// ones each, their steps taken in turn (the first of each pair
-/// alternating) so that a slow spell of a shared machine falls on both. A
-/// step ends when its parameters are updated (AdamW reads every gradient
-/// back).
+/// ones each, their steps taken in turn ([`super::in_turn`]). A step ends
+/// when its parameters are updated (AdamW reads every gradient back).
 fn time_alternately(
     bench: &ReadoutBench,
     a: &mut impl FnMut() -> Result<()>,
@@ -194,18 +192,8 @@ fn time_alternately(
         step()?;
         Ok(start.elapsed().as_secs_f64())
     };
-    let (mut ta, mut tb) = (vec![], vec![]);
-    for i in 0..bench.steps.max(1) {
-        // a b, b a, a b, ...: neither always runs just after the other.
-        if i % 2 == 0 {
-            ta.push(timed(a)?);
-            tb.push(timed(b)?);
-        } else {
-            tb.push(timed(b)?);
-            ta.push(timed(a)?);
-        }
-    }
-    Ok((ta, tb))
+    let pairs = super::in_turn(bench.steps.max(1), || timed(a), || timed(b))?;
+    Ok(pairs.into_iter().unzip())
 }
 
 /// The attention readout written natively against [`Ops`]: the same
