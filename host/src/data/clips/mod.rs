@@ -443,6 +443,7 @@ pub fn decode_frame(bytes: &[u8], what: &str, h: usize, w: usize) -> Result<Vec<
 pub(super) struct Frame {
     h: usize,
     w: usize,
+    /// 1 (gray) or 3 (RGB): every reader checks its source has one of them.
     c: usize,
     data: Vec<f32>,
 }
@@ -513,34 +514,136 @@ pub(super) fn mapped(raw: &[f32], c: usize, m: &ValueMap, what: &str) -> Result<
 }
 
 /// Bilinear resize (half-pixel centres) of one frame, gray tiled to RGB,
-/// appended to `out`.
+/// appended to `out`. Where each output column reads from is worked out
+/// once per frame, not per value: decoding a clip is mostly this loop.
 fn resize_into(f: &Frame, oh: usize, ow: usize, out: &mut Vec<f32>) {
     let (h, w, c) = (f.h, f.w, f.c);
-    let px = |y: usize, x: usize, ch: usize| f.data[(y * w + x) * c + if c == 1 { 0 } else { ch }];
+    let start = out.len();
+    out.resize(start + oh * ow * 3, 0.0);
+    let dst = &mut out[start..];
     if h == oh && w == ow {
-        for y in 0..h {
-            for x in 0..w {
-                for ch in 0..3 {
-                    out.push(px(y, x, ch));
-                }
+        if c == 3 {
+            dst.copy_from_slice(&f.data[..h * w * 3]);
+        } else {
+            for (px, &v) in dst.chunks_exact_mut(3).zip(&f.data) {
+                px.fill(v);
             }
         }
         return;
     }
-    let (sy, sx) = (h as f32 / oh as f32, w as f32 / ow as f32);
-    for y in 0..oh {
+    // (first source column, second, weight of the second) per output column.
+    let sx = w as f32 / ow as f32;
+    let columns: Vec<(usize, usize, f32)> = (0..ow)
+        .map(|x| {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f32);
+            let x0 = fx.floor() as usize;
+            (x0, (x0 + 1).min(w - 1), fx - fx.floor())
+        })
+        .collect();
+    let sy = h as f32 / oh as f32;
+    for (y, row) in dst.chunks_exact_mut(ow * 3).enumerate() {
         let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (h - 1) as f32);
         let (y0, wy) = (fy.floor() as usize, fy - fy.floor());
         let y1 = (y0 + 1).min(h - 1);
-        for x in 0..ow {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (w - 1) as f32);
-            let (x0, wx) = (fx.floor() as usize, fx - fx.floor());
-            let x1 = (x0 + 1).min(w - 1);
-            for ch in 0..3 {
-                let top = px(y0, x0, ch) * (1.0 - wx) + px(y0, x1, ch) * wx;
-                let bot = px(y1, x0, ch) * (1.0 - wx) + px(y1, x1, ch) * wx;
-                out.push(top * (1.0 - wy) + bot * wy);
+        let (r0, r1) = (
+            &f.data[y0 * w * c..][..w * c],
+            &f.data[y1 * w * c..][..w * c],
+        );
+        // The same products in the same order as one value at a time, so
+        // the frames (and the features cached from them) stay bit for bit.
+        let mix = |a: f32, b: f32, p: f32, q: f32, wx: f32| {
+            let top = a * (1.0 - wx) + b * wx;
+            let bot = p * (1.0 - wx) + q * wx;
+            top * (1.0 - wy) + bot * wy
+        };
+        for (px, &(x0, x1, wx)) in row.chunks_exact_mut(3).zip(&columns) {
+            if c == 1 {
+                px.fill(mix(r0[x0], r0[x1], r1[x0], r1[x1], wx));
+            } else {
+                let (a, b, p, q) = (&r0[x0 * c..], &r0[x1 * c..], &r1[x0 * c..], &r1[x1 * c..]);
+                for ch in 0..3 {
+                    px[ch] = mix(a[ch], b[ch], p[ch], q[ch], wx);
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook loop: every output value computes its own source
+    /// coordinates.
+    fn resize_by_value(f: &Frame, oh: usize, ow: usize) -> Vec<f32> {
+        let px = |y: usize, x: usize, ch: usize| f.data[(y * f.w + x) * f.c + ch.min(f.c - 1)];
+        let (sy, sx) = (f.h as f32 / oh as f32, f.w as f32 / ow as f32);
+        let mut out = vec![];
+        for y in 0..oh {
+            let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (f.h - 1) as f32);
+            let (y0, wy) = (fy.floor() as usize, fy - fy.floor());
+            let y1 = (y0 + 1).min(f.h - 1);
+            for x in 0..ow {
+                let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (f.w - 1) as f32);
+                let (x0, wx) = (fx.floor() as usize, fx - fx.floor());
+                let x1 = (x0 + 1).min(f.w - 1);
+                for ch in 0..3 {
+                    let top = px(y0, x0, ch) * (1.0 - wx) + px(y0, x1, ch) * wx;
+                    let bot = px(y1, x0, ch) * (1.0 - wx) + px(y1, x1, ch) * wx;
+                    out.push(top * (1.0 - wy) + bot * wy);
+                }
+            }
+        }
+        out
+    }
+
+    fn frame(h: usize, w: usize, c: usize) -> Frame {
+        let data = (0..h * w * c)
+            .map(|i| ((i * 7919) % 251) as f32 / 250.0)
+            .collect();
+        Frame { h, w, c, data }
+    }
+
+    #[test]
+    fn resize_matches_the_value_by_value_loop_bit_for_bit() {
+        for c in [1, 3] {
+            for (h, w, oh, ow) in [
+                (256, 256, 224, 224),
+                (5, 7, 11, 3),
+                (9, 4, 9, 4),
+                (1, 1, 2, 2),
+            ] {
+                let f = frame(h, w, c);
+                let mut out = vec![-1.0];
+                resize_into(&f, oh, ow, &mut out);
+                let want = resize_by_value(&f, oh, ow);
+                assert_eq!(out[0], -1.0, "what was in `out` stays");
+                assert_eq!(out.len(), 1 + oh * ow * 3);
+                let same = out[1..]
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{h}x{w}x{c} -> {oh}x{ow}");
+            }
+        }
+    }
+
+    #[test]
+    fn resize_interpolates_between_half_pixel_centres() {
+        // Two gray pixels 0 and 1 stretched to four: the outer two clamp to
+        // the edges, the inner two sit a quarter of the way in from each.
+        let f = Frame {
+            h: 1,
+            w: 2,
+            c: 1,
+            data: vec![0.0, 1.0],
+        };
+        let mut out = vec![];
+        resize_into(&f, 1, 4, &mut out);
+        let want: Vec<f32> = [0.0, 0.25, 0.75, 1.0]
+            .iter()
+            .flat_map(|&v| [v; 3])
+            .collect();
+        assert_eq!(out, want);
     }
 }
