@@ -151,16 +151,19 @@ impl FeatureCache {
     }
 
     pub fn put(&self, key: &str, values: &[f32]) -> Result<()> {
-        let mut bytes = Vec::with_capacity(16 + values.len() * self.storage.value_bytes() + 32);
+        let width = self.storage.value_bytes();
+        let mut bytes = Vec::with_capacity(16 + values.len() * width + 32);
         bytes.extend_from_slice(self.storage.magic());
         bytes.extend_from_slice(&(values.len() as u64).to_le_bytes());
+        // Sized once and filled in place: a push per value costs more than
+        // the hash (features are megabytes a clip).
+        bytes.resize(16 + values.len() * width, 0);
+        let body = bytes[16..].chunks_exact_mut(width).zip(values);
         match self.storage {
-            Storage::F32 => values
-                .iter()
-                .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
-            Storage::F16 => values
-                .iter()
-                .for_each(|v| bytes.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
+            Storage::F32 => body.for_each(|(b, v)| b.copy_from_slice(&v.to_le_bytes())),
+            Storage::F16 => {
+                body.for_each(|(b, v)| b.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes()))
+            }
         }
         let sum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&sum);

@@ -12,6 +12,7 @@ use crate::tensor::DynTensor;
 use anyhow::Result;
 use burn::tensor::{Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Clips per backbone forward pass; cluster extraction shards start on a
@@ -98,7 +99,6 @@ impl ClipReader<'_> {
         skip_left: &mut usize,
         every_thread: bool,
     ) -> Result<Batch> {
-        use rayon::prelude::*;
         let mut b = Batch {
             clips: batch.len(),
             hits: vec![],
@@ -240,11 +240,24 @@ pub fn extract(
                     .into_data()
                     .try_to_vec::<f32>()
                     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-                for (k, (i, key)) in batch.missing.into_iter().enumerate() {
-                    let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
-                    if let (Some(c), Some(key), true) = (cache, key, writable)
-                        && let Err(e) = c.put(&key, &v)
-                    {
+                // Both cores are free until the next batch: each clip's copy
+                // and cache entry (checksum, write) are made side by side.
+                let cache = cache.filter(|_| writable);
+                let done: Vec<(usize, Vec<f32>, Result<()>)> = batch
+                    .missing
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(k, (i, key))| {
+                        let v = values[k * per_clip..(k + 1) * per_clip].to_vec();
+                        let put = match (cache, key) {
+                            (Some(c), Some(key)) => c.put(&key, &v),
+                            _ => Ok(()),
+                        };
+                        (i, v, put)
+                    })
+                    .collect();
+                for (i, v, put) in done {
+                    if let (Some(c), Err(e), true) = (cache, put, writable) {
                         // The cache only saves time: a full or read-only disk
                         // must not stop the run. Warn once and go on without it.
                         bar.suspend(|| {
@@ -272,7 +285,10 @@ pub fn extract(
         );
     }
     let kept: Vec<usize> = (0..clips.len()).filter(|&i| out[i].is_some()).collect();
-    let flat: Vec<f32> = out.into_iter().flatten().flatten().collect();
+    let mut flat = Vec::with_capacity(kept.len() * per_clip);
+    for v in out.into_iter().flatten() {
+        flat.extend_from_slice(&v);
+    }
     let all = Tensor::<4>::from_data(
         TensorData::new(flat, [kept.len(), shape.time, shape.tokens(), shape.dim]),
         &crate::tensor::default_device(),
