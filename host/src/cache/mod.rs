@@ -155,8 +155,8 @@ impl FeatureCache {
         let mut bytes = Vec::with_capacity(16 + values.len() * width + 32);
         bytes.extend_from_slice(self.storage.magic());
         bytes.extend_from_slice(&(values.len() as u64).to_le_bytes());
-        // Sized once and filled in place: a push per value costs more than
-        // the hash (features are megabytes a clip).
+        // Sized once and filled in place, not grown a value at a time
+        // (features are megabytes a clip).
         bytes.resize(16 + values.len() * width, 0);
         let body = bytes[16..].chunks_exact_mut(width).zip(values);
         match self.storage {
